@@ -1,0 +1,166 @@
+//! The client protocol: requests a producer or consumer sends to a node, and the replies.
+//!
+//! Every error says whether it is *definite* (the operation did not happen and never will) or
+//! *indeterminate* (it may have happened, or may still). The client history records the two
+//! differently, as Jepsen does: `fail` versus `info`.
+
+use crate::ids::{Offset, PartitionId, ProducerId};
+use bytes::Bytes;
+use thiserror::Error;
+
+/// Whether a failed operation is known not to have taken effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Definiteness {
+    /// It did not happen and never will.
+    Definite,
+    /// It may have happened, or may still happen.
+    Indeterminate,
+}
+
+/// Append records to a partition, idempotently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProduceRequest {
+    /// The partition to append to.
+    pub partition: PartitionId,
+    /// The idempotent producer.
+    pub producer: ProducerId,
+    /// The producer's sequence number: a retry carries the same one.
+    pub seq: u64,
+    /// The records, given offsets `base_offset..base_offset + len` if acked.
+    pub records: Vec<Bytes>,
+}
+
+/// Read committed records of a partition from an offset on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchRequest {
+    /// The partition to read.
+    pub partition: PartitionId,
+    /// The first offset wanted.
+    pub offset: Offset,
+    /// At most this many records are returned.
+    pub max_records: u32,
+}
+
+/// A request from a client to a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Append records.
+    Produce(ProduceRequest),
+    /// Read records.
+    Fetch(FetchRequest),
+}
+
+/// A produce was acked: its records are committed at `base_offset..`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProduceOk {
+    /// The offset of the batch's first record.
+    pub base_offset: Offset,
+}
+
+/// One record as served to a consumer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchedRecord {
+    /// Its offset in the partition.
+    pub offset: Offset,
+    /// Its value, exactly as produced.
+    pub value: Bytes,
+}
+
+/// Committed records from the requested offset on, contiguous.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchOk {
+    /// The records, offsets `request.offset..` without gaps; empty at the end of the log.
+    pub records: Vec<FetchedRecord>,
+    /// The offset the next committed record will get.
+    pub high_watermark: Offset,
+}
+
+/// Why a produce was not acked.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ProduceError {
+    /// The node's disk has no room; nothing of the batch was appended.
+    #[error("storage full: nothing was appended")]
+    StorageFull,
+    /// No such partition.
+    #[error("{0} does not exist")]
+    UnknownPartition(PartitionId),
+    /// The sequence is older than the producer's newest one and no longer remembered.
+    #[error("sequence {seq} of {producer} is older than its last sequence {last}")]
+    StaleSequence {
+        /// The producer.
+        producer: ProducerId,
+        /// The sequence sent.
+        seq: u64,
+        /// The newest sequence the node holds for it.
+        last: u64,
+    },
+    /// The batch is larger than a frame may be.
+    #[error("batch of {0} bytes is too large")]
+    TooLarge(usize),
+    /// The node could not make the batch durable; it may or may not be in the log.
+    #[error("storage failed while appending: {0}")]
+    StorageFailed(String),
+    /// The node is recovering or shutting down; it may still commit the batch.
+    #[error("node unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ProduceError {
+    /// Whether the produce is known not to have taken effect.
+    pub fn definiteness(&self) -> Definiteness {
+        match self {
+            ProduceError::StorageFull
+            | ProduceError::UnknownPartition(_)
+            | ProduceError::StaleSequence { .. }
+            | ProduceError::TooLarge(_) => Definiteness::Definite,
+            ProduceError::StorageFailed(_) | ProduceError::Unavailable(_) => {
+                Definiteness::Indeterminate
+            }
+        }
+    }
+}
+
+/// Why a fetch returned no records.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum FetchError {
+    /// The offset is outside `log_start..=high_watermark`.
+    #[error("offset {requested} out of range {log_start}..={high_watermark}")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: Offset,
+        /// The first offset still readable.
+        log_start: Offset,
+        /// The offset the next committed record will get.
+        high_watermark: Offset,
+    },
+    /// No such partition.
+    #[error("{0} does not exist")]
+    UnknownPartition(PartitionId),
+    /// The record at `offset` failed its CRC check and is not served; `next` is readable again.
+    #[error("record at offset {offset} is corrupt on this node; next readable offset {next}")]
+    Corrupt {
+        /// The first corrupt offset.
+        offset: Offset,
+        /// The first offset after the corrupt batch.
+        next: Offset,
+    },
+    /// The node could not read its storage.
+    #[error("storage failed while reading: {0}")]
+    StorageFailed(String),
+}
+
+impl FetchError {
+    /// A read changes nothing, so every fetch error is definite: nothing was consumed.
+    pub fn definiteness(&self) -> Definiteness {
+        Definiteness::Definite
+    }
+}
+
+/// A node's answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// The answer to a produce.
+    Produce(Result<ProduceOk, ProduceError>),
+    /// The answer to a fetch.
+    Fetch(Result<FetchOk, FetchError>),
+}

@@ -1,0 +1,15 @@
+//! sq-storage: the write-ahead log and the node's metadata, over a [`Disk`] whose calls can fail.
+//!
+//! What is durable is exactly what was synced. The WAL is a series of segment files of frames
+//! (see [`sq_core::codec`]); recovery truncates a torn tail, keeps damaged frames as known holes
+//! that are never served, and refuses to guess when damage cannot be bounded.
+
+pub mod disk;
+pub mod error;
+pub mod meta;
+pub mod wal;
+
+pub use disk::{Disk, DiskError};
+pub use error::WalError;
+pub use meta::{Meta, MetaError};
+pub use wal::{FrameLocation, Recovery, Wal, WalConfig};

@@ -1,0 +1,397 @@
+//! The write-ahead log: segment files of frames, an in-memory index of where each entry is.
+
+use crate::disk::{Disk, DiskError};
+use crate::error::WalError;
+use bytes::{Bytes, BytesMut};
+use sq_core::codec::{self, BatchMeta, EntryKind, FrameError, FrameHeader, HEADER_LEN};
+
+const SEGMENT_PREFIX: &str = "wal-";
+const SEGMENT_SUFFIX: &str = ".log";
+
+/// How the WAL lays out its files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalConfig {
+    /// A segment is sealed and a new one started once it holds at least this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            segment_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Where an entry's frame lies on disk (for the simulator's checks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameLocation {
+    /// The segment file.
+    pub file: String,
+    /// The frame's first byte.
+    pub pos: u64,
+    /// The frame's length, header included.
+    pub len: u64,
+}
+
+/// What recovery found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Entries recovered, damaged ones included.
+    pub entries: u64,
+    /// Bytes cut from the tail of the last segment: a torn write after the last sync.
+    pub truncated_bytes: u64,
+    /// Indexes whose frames failed their payload CRC: kept in place, never served.
+    pub damaged: Vec<u64>,
+}
+
+#[derive(Clone, Debug)]
+struct Segment {
+    name: String,
+    first_index: u64,
+    len: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    header: FrameHeader,
+    pos: u64,
+    damaged: bool,
+}
+
+/// The log. Indexes start at 1 and are contiguous; index `i` is `slots[i - first_index]`.
+#[derive(Clone, Debug)]
+pub struct Wal {
+    config: WalConfig,
+    segments: Vec<Segment>,
+    slots: Vec<Slot>,
+    first_index: u64,
+    synced_index: u64,
+    dirty: bool,
+    poisoned: Option<String>,
+    scratch: BytesMut,
+}
+
+fn segment_name(first_index: u64) -> String {
+    format!("{SEGMENT_PREFIX}{first_index:020}{SEGMENT_SUFFIX}")
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    name.strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?
+        .parse()
+        .ok()
+}
+
+/// True for the names of WAL segment files.
+pub fn is_segment_file(name: &str) -> bool {
+    parse_segment_name(name).is_some()
+}
+
+impl Wal {
+    /// Opens the WAL on `disk`, recovering whatever segments are there, and syncs what it keeps,
+    /// so that every entry the returned WAL holds is durable.
+    pub fn open(disk: &mut dyn Disk, config: WalConfig) -> Result<(Wal, Recovery), WalError> {
+        let mut names: Vec<(u64, String)> = disk
+            .list()?
+            .into_iter()
+            .filter_map(|n| parse_segment_name(&n).map(|i| (i, n)))
+            .collect();
+        names.sort();
+        let mut wal = Wal {
+            config,
+            segments: Vec::new(),
+            slots: Vec::new(),
+            first_index: names.first().map_or(1, |(i, _)| *i),
+            synced_index: 0,
+            dirty: false,
+            poisoned: None,
+            scratch: BytesMut::new(),
+        };
+        let mut report = Recovery::default();
+        let count = names.len();
+        for (k, (first_index, name)) in names.into_iter().enumerate() {
+            let is_last = k + 1 == count;
+            let expected = wal.next_index();
+            if first_index != expected {
+                return Err(WalError::Unrecoverable {
+                    file: name,
+                    pos: 0,
+                    detail: format!("segment starts at index {first_index}, expected {expected}"),
+                });
+            }
+            let len = wal.recover_segment(disk, &name, is_last, &mut report)?;
+            wal.segments.push(Segment {
+                name,
+                first_index,
+                len,
+            });
+        }
+        if let Some(last) = wal.segments.last() {
+            // Frames that survived the crash unsynced become durable before anyone relies on them.
+            disk.sync(&last.name)?;
+        }
+        wal.synced_index = wal.last_index();
+        report.entries = wal.slots.len() as u64;
+        Ok((wal, report))
+    }
+
+    /// Scans one segment, appending its slots; returns the length kept.
+    fn recover_segment(
+        &mut self,
+        disk: &mut dyn Disk,
+        name: &str,
+        is_last: bool,
+        report: &mut Recovery,
+    ) -> Result<u64, WalError> {
+        let file_len = disk.len(name)?;
+        let mut data = vec![0u8; file_len as usize];
+        disk.read(name, 0, &mut data)?;
+        let mut pos = 0usize;
+        while pos < data.len() {
+            let rest = &data[pos..];
+            let header = match codec::decode_header(rest) {
+                Ok(h) if rest.len() >= h.frame_len() => h,
+                // In the last segment, an unreadable header or a frame cut short is the torn
+                // tail of a write after the last sync: nothing in it was ever acknowledged.
+                _ if is_last => break,
+                Ok(h) => {
+                    return Err(WalError::Unrecoverable {
+                        file: name.to_string(),
+                        pos: pos as u64,
+                        detail: format!(
+                            "frame of index {} is cut short in a sealed segment",
+                            h.index
+                        ),
+                    })
+                }
+                Err(e) => {
+                    return Err(WalError::Unrecoverable {
+                        file: name.to_string(),
+                        pos: pos as u64,
+                        detail: format!("frame header unreadable in a sealed segment: {e}"),
+                    })
+                }
+            };
+            let expected = self.next_index();
+            if header.index != expected {
+                return Err(WalError::Unrecoverable {
+                    file: name.to_string(),
+                    pos: pos as u64,
+                    detail: format!("frame has index {}, expected {expected}", header.index),
+                });
+            }
+            let damaged = codec::check_payload(&header, &rest[HEADER_LEN..]).is_err();
+            if damaged {
+                report.damaged.push(header.index);
+            }
+            self.slots.push(Slot {
+                header,
+                pos: pos as u64,
+                damaged,
+            });
+            pos += header.frame_len();
+        }
+        if pos < data.len() {
+            report.truncated_bytes += (data.len() - pos) as u64;
+            disk.truncate(name, pos as u64)?;
+        }
+        Ok(pos as u64)
+    }
+
+    /// The index the next append gets.
+    pub fn next_index(&self) -> u64 {
+        self.first_index + self.slots.len() as u64
+    }
+
+    /// The first index held.
+    pub fn first_index(&self) -> u64 {
+        self.first_index
+    }
+
+    /// The last index held, or `first_index - 1` when empty.
+    pub fn last_index(&self) -> u64 {
+        self.next_index() - 1
+    }
+
+    /// The last index known to be durable.
+    pub fn synced_index(&self) -> u64 {
+        self.synced_index
+    }
+
+    /// The checked header of entry `index`, from memory.
+    pub fn header(&self, index: u64) -> Option<&FrameHeader> {
+        self.slot(index).map(|s| &s.header)
+    }
+
+    /// Whether entry `index` failed its payload CRC at recovery.
+    pub fn is_damaged(&self, index: u64) -> bool {
+        self.slot(index).is_some_and(|s| s.damaged)
+    }
+
+    fn slot(&self, index: u64) -> Option<&Slot> {
+        index
+            .checked_sub(self.first_index)
+            .and_then(|i| self.slots.get(i as usize))
+    }
+
+    fn segment_of(&self, index: u64) -> Option<&Segment> {
+        let k = self
+            .segments
+            .partition_point(|s| s.first_index <= index)
+            .checked_sub(1)?;
+        self.segments.get(k)
+    }
+
+    /// Where entry `index`'s frame is on disk.
+    pub fn locate(&self, index: u64) -> Option<FrameLocation> {
+        let slot = self.slot(index)?;
+        let seg = self.segment_of(index)?;
+        Some(FrameLocation {
+            file: seg.name.clone(),
+            pos: slot.pos,
+            len: slot.header.frame_len() as u64,
+        })
+    }
+
+    fn check_poisoned(&self) -> Result<(), WalError> {
+        match &self.poisoned {
+            Some(why) => Err(WalError::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends one entry (not yet durable: see [`Wal::sync`]). Returns its index.
+    /// A batch entry carries its batch header in `batch` (zeros for other kinds).
+    pub fn append(
+        &mut self,
+        disk: &mut dyn Disk,
+        term: u64,
+        kind: EntryKind,
+        batch: &BatchMeta,
+        payload: &[u8],
+    ) -> Result<u64, WalError> {
+        self.check_poisoned()?;
+        let index = self.next_index();
+        let needs_roll = self
+            .segments
+            .last()
+            .is_none_or(|s| s.len >= self.config.segment_bytes && s.len > 0);
+        if needs_roll {
+            // Seal the current segment durably first, so that only the last one can hold
+            // unsynced bytes and recovery may treat damage anywhere else as real damage.
+            self.sync(disk)?;
+            self.segments.push(Segment {
+                name: segment_name(index),
+                first_index: index,
+                len: 0,
+            });
+        }
+        self.scratch.clear();
+        codec::encode_frame(term, index, kind, batch, payload, &mut self.scratch);
+        let seg = self
+            .segments
+            .last_mut()
+            .unwrap_or_else(|| panic!("invariant: a segment was pushed above"));
+        match disk.append(&seg.name, &self.scratch) {
+            Ok(()) => {
+                let header = codec::decode_header(&self.scratch)
+                    .unwrap_or_else(|e| panic!("invariant: a frame just encoded decodes: {e}"));
+                self.slots.push(Slot {
+                    header,
+                    pos: seg.len,
+                    damaged: false,
+                });
+                seg.len += self.scratch.len() as u64;
+                self.dirty = true;
+                Ok(index)
+            }
+            Err(err) => {
+                // Roll back whatever prefix reached the file, so no partial frame ever exists.
+                let (name, len) = (seg.name.clone(), seg.len);
+                let undo = if len == 0 {
+                    self.segments.pop();
+                    match disk.delete(&name) {
+                        Err(DiskError::NotFound { .. }) => Ok(()),
+                        other => other,
+                    }
+                } else {
+                    disk.truncate(&name, len)
+                };
+                if let Err(undo_err) = undo {
+                    self.poisoned = Some(format!(
+                        "rolling back a failed append to {name} failed: {undo_err}"
+                    ));
+                    return Err(WalError::Poisoned(format!("{err}; then {undo_err}")));
+                }
+                match err {
+                    DiskError::NoSpace { .. } => Err(WalError::NoSpace),
+                    other => Err(WalError::Disk(other)),
+                }
+            }
+        }
+    }
+
+    /// Makes every appended entry durable. Returns the last durable index.
+    /// A failed sync poisons the WAL: what reached the disk is unknown (fsync errors are not
+    /// retryable), so the owner must reopen it.
+    pub fn sync(&mut self, disk: &mut dyn Disk) -> Result<u64, WalError> {
+        self.check_poisoned()?;
+        if self.dirty {
+            if let Some(seg) = self.segments.last() {
+                if let Err(e) = disk.sync(&seg.name) {
+                    self.poisoned = Some(format!("sync of {} failed: {e}", seg.name));
+                    return Err(WalError::Disk(e));
+                }
+            }
+            self.dirty = false;
+        }
+        self.synced_index = self.last_index();
+        Ok(self.synced_index)
+    }
+
+    /// Reads entry `index` from disk, checking both CRCs and that the frame is the one expected.
+    pub fn read(&mut self, disk: &mut dyn Disk, index: u64) -> Result<(FrameHeader, Bytes), WalError> {
+        self.check_poisoned()?;
+        let slot = *self.slot(index).ok_or(WalError::OutOfRange {
+            index,
+            first: self.first_index,
+            last: self.last_index(),
+        })?;
+        let file = self
+            .segment_of(index)
+            .map(|s| s.name.clone())
+            .unwrap_or_else(|| panic!("invariant: every slot lies in a segment"));
+        if slot.damaged {
+            return Err(WalError::Corrupt {
+                index,
+                source: FrameError::PayloadChecksum {
+                    index,
+                    stored: slot.header.payload_crc,
+                    computed: 0,
+                },
+            });
+        }
+        let mut buf = vec![0u8; slot.header.frame_len()];
+        disk.read(&file, slot.pos, &mut buf)?;
+        let (header, payload) =
+            codec::decode_frame(&buf).map_err(|source| WalError::Corrupt { index, source })?;
+        if header != slot.header {
+            return Err(WalError::Corrupt {
+                index,
+                source: FrameError::HeaderChecksum {
+                    stored: slot.header.payload_crc,
+                    computed: header.payload_crc,
+                },
+            });
+        }
+        let start = HEADER_LEN;
+        let payload_len = payload.len();
+        Ok((header, Bytes::from(buf).slice(start..start + payload_len)))
+    }
+
+    /// The headers of all entries, in index order, with their damage flag.
+    pub fn headers(&self) -> impl Iterator<Item = (&FrameHeader, bool)> + '_ {
+        self.slots.iter().map(|s| (&s.header, s.damaged))
+    }
+}

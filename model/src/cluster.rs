@@ -1,0 +1,231 @@
+//! The reference state machine: the cluster as the test sees it, never its outcomes.
+
+use crate::transition::Transition;
+use proptest::prelude::*;
+use proptest::strategy::Union;
+use proptest_state_machine::ReferenceStateMachine;
+use std::fmt;
+
+/// How big the simulated cluster is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterShape {
+    /// Replicas.
+    pub nodes: u8,
+    /// Partitions.
+    pub partitions: u8,
+    /// Producer clients.
+    pub producers: u8,
+    /// Consumer clients.
+    pub consumers: u8,
+}
+
+impl ClusterShape {
+    /// One node, two partitions, three producers, two consumers.
+    pub const SINGLE_NODE: ClusterShape = ClusterShape {
+        nodes: 1,
+        partitions: 2,
+        producers: 3,
+        consumers: 2,
+    };
+}
+
+/// The most latent corruptions one case injects; more add little and drown the log in holes.
+const MAX_CORRUPTIONS: u8 = 3;
+
+/// What the test knows of the cluster: which nodes are up, which disks are full, how bad the
+/// network is. Preconditions use it to keep transitions meaningful.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterModel {
+    /// The cluster's shape.
+    pub shape: ClusterShape,
+    /// The run's seed: it picks latencies and everything no transition names.
+    pub seed: u64,
+    /// Per node: is its process running.
+    pub up: Vec<bool>,
+    /// Per node: is its disk full.
+    pub disk_full: Vec<bool>,
+    /// Percent of messages lost.
+    pub loss: u8,
+    /// Percent of messages duplicated.
+    pub dup: u8,
+    /// Latent corruptions injected so far.
+    pub corruptions: u8,
+}
+
+impl fmt::Debug for ClusterModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |v: &[bool]| {
+            v.iter()
+                .enumerate()
+                .filter(|(_, b)| **b)
+                .map(|(i, _)| format!("n{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        write!(
+            f,
+            "cluster seed={} up=[{}] full=[{}] loss={}% dup={}%",
+            self.seed,
+            list(&self.up),
+            list(&self.disk_full),
+            self.loss,
+            self.dup
+        )
+    }
+}
+
+impl ClusterModel {
+    /// A healthy cluster of `shape` for run `seed`.
+    pub fn new(shape: ClusterShape, seed: u64) -> ClusterModel {
+        ClusterModel {
+            shape,
+            seed,
+            up: vec![true; shape.nodes as usize],
+            disk_full: vec![false; shape.nodes as usize],
+            loss: 0,
+            dup: 0,
+            corruptions: 0,
+        }
+    }
+
+    /// Whether `t` makes sense in this state (restart only a crashed node, and so on).
+    pub fn allows(&self, t: &Transition) -> bool {
+        let node_ok = |n: u8| n < self.shape.nodes;
+        match *t {
+            Transition::Produce {
+                producer,
+                partition,
+                records,
+                ..
+            } => producer < self.shape.producers && partition < self.shape.partitions && records > 0,
+            Transition::Fetch {
+                consumer,
+                partition,
+                ..
+            } => consumer < self.shape.consumers && partition < self.shape.partitions,
+            Transition::Run { ms, .. } => ms > 0,
+            Transition::Crash { node, .. } => node_ok(node) && self.up[node as usize],
+            Transition::Restart { node, .. } => node_ok(node) && !self.up[node as usize],
+            Transition::DiskFull { node, .. } => node_ok(node) && !self.disk_full[node as usize],
+            Transition::DiskFree { node, .. } => node_ok(node) && self.disk_full[node as usize],
+            Transition::Corrupt { node, .. } => node_ok(node) && self.corruptions < MAX_CORRUPTIONS,
+            Transition::Network { loss, dup, .. } => loss <= 50 && dup <= 50,
+        }
+    }
+
+    /// The state after `t`.
+    pub fn apply(&mut self, t: &Transition) {
+        match *t {
+            Transition::Crash { node, .. } => self.up[node as usize] = false,
+            Transition::Restart { node, .. } => self.up[node as usize] = true,
+            Transition::DiskFull { node, .. } => self.disk_full[node as usize] = true,
+            Transition::DiskFree { node, .. } => self.disk_full[node as usize] = false,
+            Transition::Corrupt { .. } => self.corruptions += 1,
+            Transition::Network { loss, dup, .. } => {
+                self.loss = loss;
+                self.dup = dup;
+            }
+            Transition::Produce { .. } | Transition::Fetch { .. } | Transition::Run { .. } => {}
+        }
+    }
+
+    fn nodes_where(&self, pred: impl Fn(usize) -> bool) -> Vec<u8> {
+        (0..self.shape.nodes).filter(|&n| pred(n as usize)).collect()
+    }
+
+    /// A strategy for the transitions that make sense now, weighted towards operations.
+    pub fn transition_strategy(&self) -> BoxedStrategy<Transition> {
+        let s = self.shape;
+        let seed = any::<u16>();
+        let mut options: Vec<(u32, BoxedStrategy<Transition>)> = vec![
+            (
+                30,
+                (0..s.producers, 0..s.partitions, 1u8..=4, seed.clone())
+                    .prop_map(|(producer, partition, records, seed)| Transition::Produce {
+                        producer,
+                        partition,
+                        records,
+                        seed,
+                    })
+                    .boxed(),
+            ),
+            (
+                15,
+                (0..s.consumers, 0..s.partitions, seed.clone())
+                    .prop_map(|(consumer, partition, seed)| Transition::Fetch {
+                        consumer,
+                        partition,
+                        seed,
+                    })
+                    .boxed(),
+            ),
+            (
+                25,
+                (1u16..=60, seed.clone())
+                    .prop_map(|(ms, seed)| Transition::Run { ms, seed })
+                    .boxed(),
+            ),
+            (
+                3,
+                (0u8..=30, 0u8..=20, seed.clone())
+                    .prop_map(|(loss, dup, seed)| Transition::Network { loss, dup, seed })
+                    .boxed(),
+            ),
+        ];
+        let mut per_node = |weight: u32, nodes: Vec<u8>, make: fn(u8, u16) -> Transition| {
+            if !nodes.is_empty() {
+                options.push((
+                    weight,
+                    (proptest::sample::select(nodes), seed.clone())
+                        .prop_map(move |(n, sd)| make(n, sd))
+                        .boxed(),
+                ));
+            }
+        };
+        per_node(4, self.nodes_where(|n| self.up[n]), |node, seed| {
+            Transition::Crash { node, seed }
+        });
+        per_node(8, self.nodes_where(|n| !self.up[n]), |node, seed| {
+            Transition::Restart { node, seed }
+        });
+        per_node(3, self.nodes_where(|n| !self.disk_full[n]), |node, seed| {
+            Transition::DiskFull { node, seed }
+        });
+        per_node(6, self.nodes_where(|n| self.disk_full[n]), |node, seed| {
+            Transition::DiskFree { node, seed }
+        });
+        if self.corruptions < MAX_CORRUPTIONS {
+            per_node(2, self.nodes_where(|_| true), |node, seed| {
+                Transition::Corrupt { node, seed }
+            });
+        }
+        Union::new_weighted(options).boxed()
+    }
+}
+
+/// The reference state machine of a single-node cluster.
+pub struct SingleNodeCluster;
+
+impl ReferenceStateMachine for SingleNodeCluster {
+    type State = ClusterModel;
+    type Transition = Transition;
+
+    fn init_state() -> BoxedStrategy<ClusterModel> {
+        any::<u64>()
+            .prop_map(|seed| ClusterModel::new(ClusterShape::SINGLE_NODE, seed))
+            .boxed()
+    }
+
+    fn transitions(state: &ClusterModel) -> BoxedStrategy<Transition> {
+        state.transition_strategy()
+    }
+
+    fn apply(mut state: ClusterModel, t: &Transition) -> ClusterModel {
+        state.apply(t);
+        state
+    }
+
+    fn preconditions(state: &ClusterModel, t: &Transition) -> bool {
+        state.allows(t)
+    }
+}

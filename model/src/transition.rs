@@ -1,0 +1,296 @@
+//! The transition vocabulary, its one-line text form, and the script parser.
+//!
+//! Every transition carries a small seed for the randomness it consumes (network latencies, where
+//! a write tears, which bit flips), so that deleting one transition while shrinking leaves the
+//! behaviour of the others alone.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// An operation or a fault, applied to the cluster.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transition {
+    /// Producer `producer` sends a batch of `records` records to `partition` (if it is idle).
+    Produce {
+        /// Which producer client.
+        producer: u8,
+        /// Which partition.
+        partition: u8,
+        /// How many records.
+        records: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// Consumer `consumer` fetches `partition` from its position (if it is idle).
+    Fetch {
+        /// Which consumer client.
+        consumer: u8,
+        /// Which partition.
+        partition: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// Let simulated time pass.
+    Run {
+        /// How long, in milliseconds.
+        ms: u16,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The node's process dies: memory lost, unsynced writes lost, the last one maybe torn.
+    Crash {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// A crashed node starts again and recovers from its disk.
+    Restart {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The node's disk has no more room.
+    DiskFull {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The node's disk has room again.
+    DiskFree {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// A latent bit flip in a synced record on the node's disk.
+    Corrupt {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The network between clients and nodes loses and duplicates messages.
+    Network {
+        /// Percent of messages lost.
+        loss: u8,
+        /// Percent of messages delivered twice.
+        dup: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+}
+
+impl Transition {
+    /// The transition's own seed.
+    pub fn seed(&self) -> u16 {
+        match *self {
+            Transition::Produce { seed, .. }
+            | Transition::Fetch { seed, .. }
+            | Transition::Run { seed, .. }
+            | Transition::Crash { seed, .. }
+            | Transition::Restart { seed, .. }
+            | Transition::DiskFull { seed, .. }
+            | Transition::DiskFree { seed, .. }
+            | Transition::Corrupt { seed, .. }
+            | Transition::Network { seed, .. } => seed,
+        }
+    }
+}
+
+impl fmt::Display for Transition {
+    /// One line, the same form [`parse_script`] reads: `produce producer=0 partition=1 records=3 seed=7`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Transition::Produce {
+                producer,
+                partition,
+                records,
+                seed,
+            } => write!(
+                f,
+                "produce producer={producer} partition={partition} records={records} seed={seed}"
+            ),
+            Transition::Fetch {
+                consumer,
+                partition,
+                seed,
+            } => write!(f, "fetch consumer={consumer} partition={partition} seed={seed}"),
+            Transition::Run { ms, seed } => write!(f, "run ms={ms} seed={seed}"),
+            Transition::Crash { node, seed } => write!(f, "crash node={node} seed={seed}"),
+            Transition::Restart { node, seed } => write!(f, "restart node={node} seed={seed}"),
+            Transition::DiskFull { node, seed } => write!(f, "disk-full node={node} seed={seed}"),
+            Transition::DiskFree { node, seed } => write!(f, "disk-free node={node} seed={seed}"),
+            Transition::Corrupt { node, seed } => write!(f, "corrupt node={node} seed={seed}"),
+            Transition::Network { loss, dup, seed } => {
+                write!(f, "network loss={loss} dup={dup} seed={seed}")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Transition {
+    /// The same compact line as `Display`, so a shrunk case reads like a scenario.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Why a script line could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// The line number, from 1.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+struct Fields<'a> {
+    kind: &'a str,
+    map: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> Fields<'a> {
+    fn num<T: FromStr>(&mut self, key: &str) -> Result<T, String> {
+        let raw = self
+            .map
+            .remove(key)
+            .ok_or_else(|| format!("`{}` needs `{key}=`", self.kind))?;
+        raw.parse()
+            .map_err(|_| format!("`{key}={raw}` is not a number in range"))
+    }
+
+    fn done(self, t: Transition) -> Result<Transition, String> {
+        match self.map.keys().next() {
+            Some(k) => Err(format!("`{}` has no field `{k}`", self.kind)),
+            None => Ok(t),
+        }
+    }
+}
+
+impl FromStr for Transition {
+    type Err = String;
+
+    fn from_str(line: &str) -> Result<Transition, String> {
+        let mut words = line.split_whitespace();
+        let kind = words.next().ok_or("empty line")?;
+        let mut map = BTreeMap::new();
+        for w in words {
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| format!("`{w}` is not key=value"))?;
+            if map.insert(k, v).is_some() {
+                return Err(format!("`{k}` given twice"));
+            }
+        }
+        let mut f = Fields { kind, map };
+        let seed = f.num("seed")?;
+        let t = match kind {
+            "produce" => Transition::Produce {
+                producer: f.num("producer")?,
+                partition: f.num("partition")?,
+                records: f.num("records")?,
+                seed,
+            },
+            "fetch" => Transition::Fetch {
+                consumer: f.num("consumer")?,
+                partition: f.num("partition")?,
+                seed,
+            },
+            "run" => Transition::Run {
+                ms: f.num("ms")?,
+                seed,
+            },
+            "crash" => Transition::Crash {
+                node: f.num("node")?,
+                seed,
+            },
+            "restart" => Transition::Restart {
+                node: f.num("node")?,
+                seed,
+            },
+            "disk-full" => Transition::DiskFull {
+                node: f.num("node")?,
+                seed,
+            },
+            "disk-free" => Transition::DiskFree {
+                node: f.num("node")?,
+                seed,
+            },
+            "corrupt" => Transition::Corrupt {
+                node: f.num("node")?,
+                seed,
+            },
+            "network" => Transition::Network {
+                loss: f.num("loss")?,
+                dup: f.num("dup")?,
+                seed,
+            },
+            other => return Err(format!("unknown transition `{other}`")),
+        };
+        f.done(t)
+    }
+}
+
+/// Reads a script: one transition per line; blank lines and `#` comments are skipped.
+pub fn parse_script(text: &str) -> Result<Vec<Transition>, ParseError> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(line, l)| l.parse().map_err(|message| ParseError { line, message }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn display_and_parse_round_trip() {
+        let ts = vec![
+            Transition::Produce {
+                producer: 1,
+                partition: 0,
+                records: 3,
+                seed: 9,
+            },
+            Transition::Run { ms: 20, seed: 1 },
+            Transition::Crash { node: 0, seed: 4 },
+            Transition::Network {
+                loss: 10,
+                dup: 5,
+                seed: 0,
+            },
+        ];
+        let text: String = ts.iter().map(|t| format!("{t}\n")).collect();
+        assert_eq!(parse_script(&text), Ok(ts));
+    }
+
+    #[test]
+    fn bad_lines_say_where_and_why() {
+        let err = parse_script("run ms=5 seed=1\n# ok\ncrash node=x seed=1\n").unwrap_err();
+        assert_eq!(
+            err,
+            ParseError {
+                line: 3,
+                message: "`node=x` is not a number in range".into()
+            }
+        );
+        assert!(parse_script("fly seed=1").is_err());
+        assert!(parse_script("run ms=5 seed=1 extra=2").is_err());
+        assert!(parse_script("run ms=99999999 seed=1").is_err());
+    }
+}

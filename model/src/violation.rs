@@ -1,0 +1,118 @@
+//! What a broken invariant looks like.
+
+use std::fmt;
+
+/// The invariants sq must keep. The first six are the seed ticket's; the rest come from Jepsen's
+/// queue checker and Raft's safety properties.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Invariant {
+    /// 1: an acked record is durable (synced on a majority) and is read back at its offset.
+    AckedDurable,
+    /// 2: per partition, offsets are contiguous from the log start; fetches neither skip nor rewind.
+    Contiguous,
+    /// 3: every record served was CRC-checked: no client receives a record other than the one
+    /// produced at that offset.
+    CrcIntegrity,
+    /// 4: consumer group offsets never regress, an acked commit is never lost.
+    GroupOffsets,
+    /// 5: after the network heals, replicas converge.
+    Convergence,
+    /// 6: the WAL is never trimmed before the object store confirmed the range.
+    TrimAfterUpload,
+    /// One producer sequence at one offset only.
+    NoDuplicates,
+    /// Every record read was produced, and not by a produce that definitely failed.
+    NoPhantoms,
+    /// The offset a record was acked at is the offset it is read at.
+    AckedOffsetIsReadOffset,
+    /// A record once fetched never disappears or changes.
+    FetchedNeverDisappears,
+    /// Uncommitted records are never served.
+    OnlyCommittedServed,
+    /// Once everything is healed, every client finishes and the log reads back.
+    Liveness,
+    /// A node recovers from every crash the fault model allows.
+    Recovery,
+}
+
+impl Invariant {
+    /// The seed ticket's number for the first six; `None` for the others.
+    pub fn number(self) -> Option<u8> {
+        match self {
+            Invariant::AckedDurable => Some(1),
+            Invariant::Contiguous => Some(2),
+            Invariant::CrcIntegrity => Some(3),
+            Invariant::GroupOffsets => Some(4),
+            Invariant::Convergence => Some(5),
+            Invariant::TrimAfterUpload => Some(6),
+            _ => None,
+        }
+    }
+
+    /// A short statement of the invariant.
+    pub fn statement(self) -> &'static str {
+        match self {
+            Invariant::AckedDurable => "no acked record is ever lost",
+            Invariant::Contiguous => "offsets are contiguous, without gaps",
+            Invariant::CrcIntegrity => "every record served is the one produced at that offset",
+            Invariant::GroupOffsets => "consumer group offsets never regress",
+            Invariant::Convergence => "replicas converge after the network heals",
+            Invariant::TrimAfterUpload => "the WAL is never trimmed before the store confirmed it",
+            Invariant::NoDuplicates => "one producer sequence at one offset only",
+            Invariant::NoPhantoms => "no phantom records",
+            Invariant::AckedOffsetIsReadOffset => "the acked offset is the read offset",
+            Invariant::FetchedNeverDisappears => "a fetched record never disappears",
+            Invariant::OnlyCommittedServed => "uncommitted records are never served",
+            Invariant::Liveness => "no stuck client once healed",
+            Invariant::Recovery => "a node recovers from every crash",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.number() {
+            Some(n) => write!(f, "invariant {n} violated: {}", self.statement()),
+            None => write!(f, "invariant violated: {}", self.statement()),
+        }
+    }
+}
+
+/// A broken invariant: what was expected and what was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Which invariant.
+    pub invariant: Invariant,
+    /// The subject, e.g. `partition 0 offset 41, acked to p1 (seq 12)`.
+    pub subject: String,
+    /// What must have been.
+    pub expected: String,
+    /// What was.
+    pub actual: String,
+}
+
+impl Violation {
+    /// A violation of `invariant` about `subject`.
+    pub fn new(
+        invariant: Invariant,
+        subject: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Violation {
+        Violation {
+            invariant,
+            subject: subject.into(),
+            expected: expected.into(),
+            actual: actual.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.invariant)?;
+        writeln!(f, "  {}", self.subject)?;
+        writeln!(f, "  expected: {}", self.expected)?;
+        write!(f, "  actual:   {}", self.actual)
+    }
+}
