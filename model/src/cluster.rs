@@ -188,7 +188,7 @@ impl ClusterModel {
         per_node(8, self.nodes_where(|n| !self.up[n]), |node, seed| {
             Transition::Restart { node, seed }
         });
-        per_node(3, self.nodes_where(|n| !self.disk_full[n]), |node, seed| {
+        per_node(2, self.nodes_where(|n| !self.disk_full[n]), |node, seed| {
             Transition::DiskFull { node, seed }
         });
         per_node(6, self.nodes_where(|n| self.disk_full[n]), |node, seed| {

@@ -94,11 +94,24 @@ struct Waiter {
     base_offset: u64,
 }
 
-/// What the node remembers of one producer on one partition: its recent sequences.
+/// What the node remembers of one producer on one partition.
 #[derive(Clone, Debug, Default)]
 struct ProducerState {
     /// seq -> (base offset, log index), the newest `dedup_window` of them.
     recent: BTreeMap<u64, (u64, u64)>,
+    /// seq -> the definite error it was refused with, the newest `dedup_window` of them. A later
+    /// copy of a refused request (a retry or a duplicate still in the network) gets the same
+    /// answer, so a definite error stays definite even once the disk has room again.
+    refused: BTreeMap<u64, ProduceError>,
+}
+
+impl ProducerState {
+    /// The newest sequence seen, appended or refused.
+    fn newest(&self) -> Option<u64> {
+        let a = self.recent.last_key_value().map(|(s, _)| *s);
+        let b = self.refused.last_key_value().map(|(s, _)| *s);
+        a.max(b)
+    }
 }
 
 /// A single sq replica (quorum of one).
@@ -117,14 +130,19 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts a node on `disk`: recovers the WAL, rebuilds partitions and producer state, and
-    /// takes a new term (durably, before it serves anything).
+    /// Starts a node on `disk`: recovers the WAL and rebuilds partitions and producer state. On a
+    /// first boot it records term 1 durably before it serves anything.
     pub fn open(config: NodeConfig, disk: &mut dyn Disk) -> Result<Node, NodeError> {
         let mut meta = Meta::load(disk)?;
         let (wal, _report) = Wal::open(disk, config.wal)?;
-        meta.term += 1;
-        meta.voted_for = u64::from(config.id.0) + 1;
-        meta.store(disk)?;
+        // With a quorum of one, the node is the leader of the term it last recorded: no other
+        // node can have led since. Only a first boot writes a term, so a node whose disk is full
+        // still restarts (and answers StorageFull until space returns).
+        if meta.term == 0 {
+            meta.term = 1;
+            meta.voted_for = u64::from(config.id.0) + 1;
+            meta.store(disk)?;
+        }
         let mut node = Node {
             config,
             commit_index: wal.synced_index(),
@@ -190,6 +208,14 @@ impl Node {
         }
     }
 
+    fn refuse(&mut self, partition: u32, producer: u64, seq: u64, error: ProduceError) {
+        let state = self.producers.entry((partition, producer)).or_default();
+        state.refused.insert(seq, error);
+        while state.refused.len() > self.config.dedup_window {
+            state.refused.pop_first();
+        }
+    }
+
     /// Handles one input at `now`, pushing what must be done onto `out`.
     pub fn handle(&mut self, now: Time, input: Input, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         match input {
@@ -244,7 +270,10 @@ impl Node {
                 });
                 return;
             }
-            if let Some((&last, _)) = state.recent.last_key_value() {
+            if let Some(error) = state.refused.get(&p.seq) {
+                return reply(out, Err(error.clone()));
+            }
+            if let Some(last) = state.newest() {
                 if p.seq < last {
                     return reply(
                         out,
@@ -296,7 +325,10 @@ impl Node {
                     });
                 }
             }
-            Err(WalError::NoSpace) => reply(out, Err(ProduceError::StorageFull)),
+            Err(WalError::NoSpace) => {
+                self.refuse(partition, p.producer.0, p.seq, ProduceError::StorageFull);
+                reply(out, Err(ProduceError::StorageFull))
+            }
             Err(e) => {
                 reply(out, Err(ProduceError::StorageFailed(e.to_string())));
                 self.fail(format!("append failed: {e}"), out);

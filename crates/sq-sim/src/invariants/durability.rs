@@ -1,0 +1,86 @@
+//! Invariants 1 and 2 on the durable image: every acked batch is synced on a majority of WALs,
+//! and each partition's durable batches are contiguous from offset 0.
+
+use super::image::{batches_of, ImageFrame};
+use sq_model::{Invariant, Violation};
+use std::collections::BTreeSet;
+
+/// An acked batch as the history knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckedBatch {
+    /// Partition.
+    pub partition: u32,
+    /// Producer.
+    pub producer: u64,
+    /// Sequence.
+    pub seq: u64,
+    /// Base offset it was acked at.
+    pub base_offset: u64,
+    /// Records.
+    pub count: u32,
+}
+
+/// Invariant 2: on one node's durable image, each partition's batches follow on from offset 0.
+pub fn check_contiguous(node: u32, frames: &[ImageFrame], partitions: u32) -> Result<(), Violation> {
+    for p in 0..partitions {
+        let mut next = 0u64;
+        for f in batches_of(frames, p) {
+            let b = f.header.batch;
+            if b.base_offset != next {
+                return Err(Violation::new(
+                    Invariant::Contiguous,
+                    format!("partition {p} in n{node}'s durable WAL ({}@{})", f.file, f.pos),
+                    format!("a batch starting at offset {next}"),
+                    format!("a batch starting at offset {}", b.base_offset),
+                ));
+            }
+            next = b.base_offset + u64::from(b.count);
+        }
+    }
+    Ok(())
+}
+
+/// Invariant 1: `batch` is in the durable image of a majority of `images` (one per node). A copy
+/// whose payload was hit by an injected flip counts only if the batch's offsets are `excused`.
+pub fn check_acked_durable(
+    images: &[Vec<ImageFrame>],
+    batch: &AckedBatch,
+    excused: &BTreeSet<u64>,
+) -> Result<(), Violation> {
+    let majority = images.len() / 2 + 1;
+    let mut found = 0;
+    let mut seen = Vec::new();
+    for (n, frames) in images.iter().enumerate() {
+        let hit = batches_of(frames, batch.partition).find(|f| f.header.batch.base_offset == batch.base_offset);
+        match hit {
+            Some(f) => {
+                let b = f.header.batch;
+                let same = (b.producer, b.seq, b.count) == (batch.producer, batch.seq, batch.count);
+                if same && (f.intact || excused.contains(&batch.base_offset)) {
+                    found += 1;
+                } else {
+                    seen.push(format!(
+                        "n{n} holds p{} seq {} ×{} there{}",
+                        b.producer,
+                        b.seq,
+                        b.count,
+                        if f.intact { "" } else { " (payload corrupt)" }
+                    ));
+                }
+            }
+            None => seen.push(format!("n{n} has no durable batch at that offset")),
+        }
+    }
+    if found >= majority {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Invariant::AckedDurable,
+        format!(
+            "partition {} offset {}, acked to p{} (seq {}, {} records)",
+            batch.partition, batch.base_offset, batch.producer, batch.seq, batch.count
+        ),
+        format!("synced on {majority} of {} WALs", images.len()),
+        format!("synced on {found}: {}", seen.join("; ")),
+    ))
+}

@@ -1,0 +1,52 @@
+//! The durable image of a node's WAL, parsed directly from the simulated disk's synced bytes with
+//! the frame codec: independent of the node's own recovery code.
+
+use crate::disk::SimDisk;
+use sq_core::codec::{self, EntryKind, FrameHeader, HEADER_LEN};
+use sq_storage::wal::is_segment_file;
+
+/// One frame found in the durable bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageFrame {
+    /// Its segment file.
+    pub file: String,
+    /// Its first byte.
+    pub pos: usize,
+    /// Its (CRC-checked) header.
+    pub header: FrameHeader,
+    /// Whether its payload passes its CRC.
+    pub intact: bool,
+}
+
+/// Every frame of every WAL segment in the synced bytes of `disk`, in log order. A segment's scan
+/// stops at the first frame that is unreadable or cut short (a torn tail awaiting recovery).
+pub fn scan(disk: &SimDisk) -> Vec<ImageFrame> {
+    let mut frames = Vec::new();
+    for file in disk.file_names().filter(|f| is_segment_file(f)) {
+        let Some(bytes) = disk.durable(file) else {
+            continue;
+        };
+        let mut pos = 0;
+        while let Ok(header) = codec::decode_header(&bytes[pos..]) {
+            if bytes.len() - pos < header.frame_len() {
+                break;
+            }
+            let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
+            frames.push(ImageFrame {
+                file: file.to_string(),
+                pos,
+                header,
+                intact,
+            });
+            pos += header.frame_len();
+        }
+    }
+    frames
+}
+
+/// The batch frames of `partition`, in log order.
+pub fn batches_of(frames: &[ImageFrame], partition: u32) -> impl Iterator<Item = &ImageFrame> {
+    frames
+        .iter()
+        .filter(move |f| f.header.kind == EntryKind::Batch && f.header.batch.partition == partition)
+}

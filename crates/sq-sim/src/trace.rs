@@ -1,0 +1,249 @@
+//! The trace: every event of a run with its simulated time, hashed as it is recorded (so two
+//! runs can be compared byte for byte) and kept in a bounded ring (dumped on failure).
+
+use crate::disk::DiskCall;
+use crate::network::Addr;
+use serde::Serialize;
+use sq_core::Time;
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// What a message said, in brief.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "msg")]
+pub enum Msg {
+    /// A produce request.
+    Produce {
+        /// Partition.
+        partition: u32,
+        /// Producer.
+        producer: u64,
+        /// Sequence.
+        seq: u64,
+        /// Records in the batch.
+        records: u32,
+    },
+    /// A fetch request.
+    Fetch {
+        /// Partition.
+        partition: u32,
+        /// From offset.
+        offset: u64,
+    },
+    /// A produce ack.
+    ProduceOk {
+        /// Base offset.
+        base_offset: u64,
+    },
+    /// A produce error.
+    ProduceErr {
+        /// The error.
+        error: String,
+    },
+    /// Fetched records.
+    FetchOk {
+        /// How many.
+        records: u32,
+        /// High watermark.
+        high_watermark: u64,
+    },
+    /// A fetch error.
+    FetchErr {
+        /// The error.
+        error: String,
+    },
+    /// A benchmark ping or pong.
+    Echo {
+        /// The number carried.
+        n: u64,
+    },
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum What {
+    /// A message left `from`.
+    Send {
+        /// Sender.
+        from: Addr,
+        /// Receiver.
+        to: Addr,
+        /// What it said.
+        msg: Msg,
+        /// Copies the network will deliver (0: lost; 2: duplicated).
+        copies: u8,
+    },
+    /// A message arrived.
+    Deliver {
+        /// Sender.
+        from: Addr,
+        /// Receiver.
+        to: Addr,
+        /// What it said.
+        msg: Msg,
+    },
+    /// A message was dropped on arrival (its receiver is down).
+    Drop {
+        /// Receiver.
+        to: Addr,
+        /// Why.
+        why: &'static str,
+    },
+    /// A node called its disk.
+    Disk(DiskCall),
+    /// A timer fired.
+    Timer {
+        /// Whose.
+        at: Addr,
+        /// Which.
+        name: &'static str,
+    },
+    /// A client's history event.
+    History {
+        /// The line, as the history prints it.
+        line: String,
+    },
+    /// A fault was injected.
+    Fault {
+        /// What.
+        what: String,
+    },
+    /// A transition of the script began.
+    Transition {
+        /// Its index in the script.
+        index: usize,
+        /// Its text.
+        text: String,
+    },
+}
+
+/// A recorded event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct TraceEvent {
+    /// Its number in the run, from 0.
+    pub seq: u64,
+    /// Simulated time, ns.
+    pub time: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub what: What,
+}
+
+impl fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t={} ", Time(self.time))?;
+        match &self.what {
+            What::Send {
+                from,
+                to,
+                msg,
+                copies,
+            } => {
+                let note = match copies {
+                    0 => " (lost)",
+                    2 => " (duplicated)",
+                    _ => "",
+                };
+                write!(f, "{from:<3} -> {to} {msg:?}{note}")
+            }
+            What::Deliver { from, to, msg } => write!(f, "{to:<3} <- {from} {msg:?}"),
+            What::Drop { to, why } => write!(f, "{to:<3} dropped: {why}"),
+            What::Disk(c) => {
+                write!(f, "disk {} {}@{} len={}", c.op, c.file, c.at, c.len)?;
+                match c.error {
+                    Some(e) => write!(f, " -> {e}"),
+                    None => Ok(()),
+                }
+            }
+            What::Timer { at, name } => write!(f, "{at:<3} timer {name}"),
+            What::History { line } => write!(f, "history {line}"),
+            What::Fault { what } => write!(f, "FAULT {what}"),
+            What::Transition { index, text } => write!(f, "--- transition {index}: {text}"),
+        }
+    }
+}
+
+/// FNV-1a, 64-bit: a tiny, fixed hash function, so trace hashes do not depend on std's hasher.
+struct Fnv64(u64);
+
+impl Hasher for Fnv64 {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// A sink that sees every event as it is recorded (the CLI's `--trace`).
+pub type TraceSink = Box<dyn FnMut(&TraceEvent)>;
+
+/// The run's trace.
+pub struct Trace {
+    ring: VecDeque<TraceEvent>,
+    capacity: usize,
+    hasher: Fnv64,
+    count: u64,
+    sink: Option<TraceSink>,
+}
+
+impl Trace {
+    /// A trace that keeps the last `capacity` events.
+    pub fn new(capacity: usize) -> Trace {
+        Trace {
+            ring: VecDeque::with_capacity(capacity.min(4096)),
+            capacity,
+            hasher: Fnv64(0xcbf2_9ce4_8422_2325),
+            count: 0,
+            sink: None,
+        }
+    }
+
+    /// Sends every later event to `sink` as well.
+    pub fn set_sink(&mut self, sink: TraceSink) {
+        self.sink = Some(sink);
+    }
+
+    /// Records an event at `time`.
+    pub fn record(&mut self, time: Time, what: What) {
+        let event = TraceEvent {
+            seq: self.count,
+            time: time.nanos(),
+            what,
+        };
+        event.hash(&mut self.hasher);
+        self.count += 1;
+        if let Some(sink) = self.sink.as_mut() {
+            sink(&event);
+        }
+        if self.ring.len() == self.capacity {
+            self.ring.pop_front();
+        }
+        self.ring.push_back(event);
+    }
+
+    /// The hash of every event recorded so far, in order.
+    pub fn hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    /// How many events were recorded.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The last `n` events kept.
+    pub fn last(&self, n: usize) -> impl Iterator<Item = &TraceEvent> {
+        self.ring.iter().skip(self.ring.len().saturating_sub(n))
+    }
+}
