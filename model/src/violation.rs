@@ -33,6 +33,8 @@ pub enum Invariant {
     Liveness,
     /// A node recovers from every crash the fault model allows.
     Recovery,
+    /// What a scenario promises beyond the invariants (S01: every record consumed once, ...).
+    Scenario,
 }
 
 impl Invariant {
@@ -65,6 +67,7 @@ impl Invariant {
             Invariant::OnlyCommittedServed => "uncommitted records are never served",
             Invariant::Liveness => "no stuck client once healed",
             Invariant::Recovery => "a node recovers from every crash",
+            Invariant::Scenario => "the scenario's own expectation holds",
         }
     }
 }

@@ -36,6 +36,7 @@ pub struct SimDisk {
     quota: Option<u64>,
     used: u64,
     calls: Vec<DiskCall>,
+    rewrites: u64,
 }
 
 fn not_found(file: &str) -> DiskError {
@@ -53,6 +54,12 @@ impl SimDisk {
     /// Bytes held, synced or not.
     pub fn used(&self) -> u64 {
         self.used
+    }
+
+    /// How many times durable bytes were changed other than by growing: truncate, delete,
+    /// rename, bit flip. While it stands still, what was durable is still durable, byte for byte.
+    pub fn rewrites(&self) -> u64 {
+        self.rewrites
     }
 
     /// Limits the disk to `quota` bytes (`None`: unlimited).
@@ -117,6 +124,7 @@ impl SimDisk {
         match self.files.get_mut(file) {
             Some(f) if pos < f.synced => {
                 f.data[pos] ^= 1 << (bit % 8);
+                self.rewrites += 1;
                 true
             }
             _ => false,
@@ -197,6 +205,7 @@ impl Disk for SimDisk {
         f.data.truncate(len);
         f.synced = f.synced.min(len);
         self.used -= cut;
+        self.rewrites += 1;
         self.log("truncate", file, len as u64, cut, None);
         Ok(())
     }
@@ -204,12 +213,14 @@ impl Disk for SimDisk {
     fn delete(&mut self, file: &str) -> Result<(), DiskError> {
         let f = self.files.remove(file).ok_or_else(|| not_found(file))?;
         self.used -= f.data.len() as u64;
+        self.rewrites += 1;
         self.log("delete", file, 0, f.data.len() as u64, None);
         Ok(())
     }
 
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
         let f = self.files.remove(from).ok_or_else(|| not_found(from))?;
+        self.rewrites += 1;
         if let Some(old) = self.files.insert(to.to_string(), f) {
             self.used -= old.data.len() as u64;
         }

@@ -5,12 +5,14 @@
 //! are [`sq_model::Transition`]s; every history event goes to the reference model; the
 //! [`invariants`] are checked as the run goes; the [`trace`] records (and hashes) every event.
 
+pub mod bench;
 pub mod disk;
 pub mod failure;
 pub mod invariants;
 pub mod network;
 pub mod queue;
 pub mod rng;
+pub mod scenarios;
 pub mod runtime;
 pub mod trace;
 

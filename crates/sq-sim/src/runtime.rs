@@ -88,6 +88,8 @@ pub struct RunStats {
     pub crashes: u64,
     /// Corruptions injected.
     pub corruptions: u64,
+    /// When the last crash was injected.
+    pub last_crash: Option<Time>,
 }
 
 /// The outcome of a run that kept every invariant.
@@ -156,6 +158,8 @@ pub struct Sim {
     /// Per partition: offsets hit by an injected corruption on every copy.
     excused: BTreeMap<u32, BTreeSet<u64>>,
     readback: Option<ReadBack>,
+    /// Per node: the disk's rewrite count when its durable image was last checked in full.
+    checked_rewrites: Vec<Option<u64>>,
     stats: RunStats,
     node_out: Vec<Output>,
     client_out: Vec<ClientOutput>,
@@ -286,6 +290,7 @@ impl Sim {
             consumer_next: BTreeMap::new(),
             excused: BTreeMap::new(),
             readback: None,
+            checked_rewrites: vec![None; usize::from(shape.nodes)],
             stats: RunStats::default(),
             node_out: Vec::new(),
             client_out: Vec::new(),
@@ -320,6 +325,11 @@ impl Sim {
         &self.stats
     }
 
+    /// The client id of consumer `j` (producers come first).
+    pub fn consumer_client(&self, j: u32) -> ClientId {
+        ClientId(u32::from(self.cfg.shape.producers) + j)
+    }
+
     /// The node `n`, if it is up.
     pub fn node(&self, n: u32) -> Option<&Node> {
         self.nodes.get(n as usize).and_then(|s| s.node.as_ref())
@@ -333,6 +343,11 @@ impl Sim {
     /// The reference model, for doctored-state tests of the checkers.
     pub fn oracle_mut(&mut self) -> &mut LogOracle {
         &mut self.oracle
+    }
+
+    /// A failure for `violation` at this point of the run, with its diagnostics.
+    pub fn failure(&self, violation: Violation) -> Box<Failure> {
+        self.fail(violation, None)
     }
 
     fn fail(&self, violation: Violation, node: Option<u32>) -> Box<Failure> {
@@ -399,7 +414,20 @@ impl Sim {
                 self.fault(format!("network loss {loss}% dup {dup}%"));
             }
         }
-        self.check_images()
+        self.check_images_if_rewritten()
+    }
+
+    /// Checks the durable images in full when some disk's durable bytes changed other than by
+    /// growing since the last full check. Otherwise every byte checked then is still there, and
+    /// each batch acked since was checked durable at the moment its ack was sent.
+    fn check_images_if_rewritten(&mut self) -> Result<(), Box<Failure>> {
+        let now: Vec<_> = self.nodes.iter().map(|sn| Some(sn.disk.rewrites())).collect();
+        if now == self.checked_rewrites {
+            return Ok(());
+        }
+        self.check_images()?;
+        self.checked_rewrites = now;
+        Ok(())
     }
 
     fn fault(&mut self, what: String) {
@@ -443,6 +471,7 @@ impl Sim {
         sn.incarnation += 1;
         let lost = sn.disk.crash(&mut self.rng);
         self.stats.crashes += 1;
+        self.stats.last_crash = Some(self.now);
         self.fault(format!("crash n{n}: {lost} unsynced bytes lost"));
     }
 
@@ -868,8 +897,8 @@ impl Sim {
         Ok(())
     }
 
-    /// Invariants 1 and 2 on every node's durable image.
-    fn check_images(&self) -> Result<(), Box<Failure>> {
+    /// Invariants 1 and 2 on every node's durable image, in full.
+    pub fn check_images(&self) -> Result<(), Box<Failure>> {
         let images: Vec<_> = self.nodes.iter().map(|sn| image::scan(&sn.disk)).collect();
         for (n, frames) in images.iter().enumerate() {
             durability::check_contiguous(n as u32, frames, u32::from(self.cfg.shape.partitions))

@@ -1,0 +1,269 @@
+//! `sq-sim`: run the scenarios, replay a seed or a saved script, benchmark the simulator.
+//!
+//! Exit codes: 0 every run kept every invariant; 1 an invariant was violated; 2 a usage error or
+//! unreadable input (a bad argument, a malformed seeds or script file).
+
+use clap::{Parser, Subcommand};
+use sq_model::ClusterShape;
+use sq_sim::scenarios::{self, Scenario};
+use sq_sim::trace::{TraceEvent, TraceSink};
+use sq_sim::{bench, Failure, RunReport, Sim, SimConfig};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The deterministic simulator of sq.
+#[derive(Parser)]
+#[command(name = "sq-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios over their pinned seeds (all of them by default) and print a table.
+    Run {
+        /// Only this scenario (S01…).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Only this seed (needs --scenario).
+        #[arg(long, requires = "scenario")]
+        seed: Option<u64>,
+        /// Seeds from this file (one per line) instead of the pinned ones (needs --scenario).
+        #[arg(long, requires = "scenario", conflicts_with = "seed")]
+        seeds_file: Option<std::path::PathBuf>,
+        /// Print every trace event of the run (one seed only).
+        #[arg(long, requires = "seed")]
+        trace: bool,
+        /// With --trace: print events as JSON lines.
+        #[arg(long, requires = "trace")]
+        json: bool,
+    },
+    /// Replay a saved transition script (as a failing model-based case writes it).
+    Replay {
+        /// The script file.
+        #[arg(long)]
+        script: std::path::PathBuf,
+        /// The run's seed (default: the file's `# seed:` line, else 0).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print every trace event.
+        #[arg(long)]
+        trace: bool,
+        /// With --trace: print events as JSON lines.
+        #[arg(long, requires = "trace")]
+        json: bool,
+    },
+    /// Measure the simulator: events per wall second and simulated seconds per wall second.
+    Bench {
+        /// Rounds of the steady produce/fetch workload.
+        #[arg(long, default_value_t = 20_000)]
+        rounds: u32,
+        /// Requests per client in the ping-pong workload.
+        #[arg(long, default_value_t = 20_000)]
+        requests: u64,
+    },
+}
+
+/// What went wrong, and with which exit code.
+enum Exit {
+    Violation(Box<Failure>),
+    Input(String),
+}
+
+fn sink(json: bool) -> TraceSink {
+    Box::new(move |e: &TraceEvent| {
+        let mut out = std::io::stdout().lock();
+        let _ = if json {
+            match serde_json::to_string(e) {
+                Ok(line) => writeln!(out, "{line}"),
+                Err(err) => writeln!(out, "{{\"error\":\"{err}\"}}"),
+            }
+        } else {
+            writeln!(out, "{e}")
+        };
+    })
+}
+
+fn read(path: &std::path::Path) -> Result<String, Exit> {
+    std::fs::read_to_string(path).map_err(|e| Exit::Input(format!("cannot read {}: {e}", path.display())))
+}
+
+fn verdict(r: &Result<RunReport, Box<Failure>>) -> &'static str {
+    if r.is_ok() {
+        "ok"
+    } else {
+        "VIOLATION"
+    }
+}
+
+fn run(
+    scenario: Option<String>,
+    seed: Option<u64>,
+    seeds_file: Option<std::path::PathBuf>,
+    trace: bool,
+    json: bool,
+) -> Result<(), Exit> {
+    let chosen: Vec<&Scenario> = match &scenario {
+        Some(id) => vec![scenarios::find(id).ok_or_else(|| {
+            let ids: Vec<_> = scenarios::all().iter().map(|s| s.id).collect();
+            Exit::Input(format!("no scenario `{id}`; there are {}", ids.join(", ")))
+        })?],
+        None => scenarios::all(),
+    };
+    if let (Some(s), Some(seed)) = (chosen.first(), seed) {
+        let start = Instant::now();
+        let result = s.run(seed, trace.then(|| sink(json)));
+        let wall = start.elapsed();
+        return match result {
+            Ok(r) => {
+                println!(
+                    "{} seed {seed}: ok · {} events · {} simulated · {:.3}s wall",
+                    s.id,
+                    r.events,
+                    r.sim_time,
+                    wall.as_secs_f64()
+                );
+                println!("trace hash: {:016x}", r.trace_hash);
+                Ok(())
+            }
+            Err(f) => Err(Exit::Violation(f)),
+        };
+    }
+    println!(
+        "{:<9} {:>5} {:>9} {:>12} {:>10}  {:<16}  verdict",
+        "scenario", "seeds", "events", "sim time", "wall", "trace hash"
+    );
+    let mut first_failure = None;
+    for s in chosen {
+        let seeds = match &seeds_file {
+            Some(path) => scenarios::parse_seeds(&read(path)?)
+                .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?,
+            None => s
+                .seeds()
+                .map_err(|e| Exit::Input(format!("seeds/{}.seeds: {e}", s.id)))?,
+        };
+        let start = Instant::now();
+        let (mut events, mut sim_ns, mut hash) = (0u64, 0u64, 0xcbf2_9ce4_8422_2325u64);
+        let mut failed = None;
+        for &seed in &seeds {
+            let r = s.run(seed, None);
+            if let Ok(r) = &r {
+                events += r.events;
+                sim_ns += r.sim_time.nanos();
+                hash = (hash ^ r.trace_hash).wrapping_mul(0x0100_0000_01b3);
+            }
+            if verdict(&r) != "ok" && failed.is_none() {
+                failed = r.err();
+            }
+        }
+        println!(
+            "{:<9} {:>5} {:>9} {:>11.3}s {:>9.3}s  {:016x}  {}",
+            s.id,
+            seeds.len(),
+            events,
+            sim_ns as f64 / 1e9,
+            start.elapsed().as_secs_f64(),
+            hash,
+            if failed.is_some() { "VIOLATION" } else { "ok" }
+        );
+        if first_failure.is_none() {
+            first_failure = failed;
+        }
+    }
+    match first_failure {
+        Some(f) => Err(Exit::Violation(f)),
+        None => Ok(()),
+    }
+}
+
+fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) -> Result<(), Exit> {
+    let file = scenarios::parse_script_file(&read(path)?)
+        .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?;
+    let seed = seed.or(file.seed).unwrap_or(0);
+    let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
+    cfg.label = format!("script {} · seed {seed}", path.display());
+    cfg.replay = format!(
+        "cargo run --release -p sq-sim -- replay --script {} --seed {seed} --trace",
+        path.display()
+    );
+    let mut sim = Sim::new(cfg);
+    if trace {
+        sim.set_trace_sink(sink(json));
+    }
+    let report = sim.run_script(&file.transitions).map_err(Exit::Violation)?;
+    println!(
+        "{}: ok · {} transitions · {} events · {} simulated",
+        path.display(),
+        file.transitions.len(),
+        report.events,
+        report.sim_time
+    );
+    println!("trace hash: {:016x}", report.trace_hash);
+    Ok(())
+}
+
+fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
+    println!(
+        "{:<34} {:>10} {:>11} {:>9} {:>13} {:>14}",
+        "workload", "events", "sim time", "wall", "events/s", "sim s/wall s"
+    );
+    let row = |name: &str, c: bench::Counts, wall: f64| {
+        println!(
+            "{:<34} {:>10} {:>10.3}s {:>8.3}s {:>13.0} {:>14.1}",
+            name,
+            c.events,
+            c.sim_time.as_secs_f64(),
+            wall,
+            c.events as f64 / wall,
+            c.sim_time.as_secs_f64() / wall
+        );
+    };
+    let start = Instant::now();
+    let steady = bench::steady(rounds, 1).map_err(Exit::Violation)?;
+    row(
+        &format!("steady produce/fetch ({rounds} rounds)"),
+        steady,
+        start.elapsed().as_secs_f64(),
+    );
+    let start = Instant::now();
+    let ping = bench::ping_pong(2, requests, 1);
+    row(
+        &format!("ping-pong (2 clients × {requests})"),
+        ping,
+        start.elapsed().as_secs_f64(),
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            seeds_file,
+            trace,
+            json,
+        } => run(scenario, seed, seeds_file, trace, json),
+        Command::Replay {
+            script,
+            seed,
+            trace,
+            json,
+        } => replay(&script, seed, trace, json),
+        Command::Bench { rounds, requests } => bench_cmd(rounds, requests),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Exit::Violation(f)) => {
+            eprintln!("{f}");
+            ExitCode::from(1)
+        }
+        Err(Exit::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! S01–S04: one node.
+
+use super::Scenario;
+use crate::rng::SimRng;
+use crate::runtime::Sim;
+use sq_client::{Op, Outcome};
+use sq_core::{PartitionId, Time};
+use sq_model::{ClusterShape, Transition};
+use std::collections::BTreeMap;
+
+fn seed(rng: &mut SimRng) -> u16 {
+    rng.below(1 << 16) as u16
+}
+
+fn produce(rng: &mut SimRng, producer: u8, partition: u8) -> Transition {
+    Transition::Produce {
+        producer,
+        partition,
+        records: rng.between(1, 4) as u8,
+        seed: seed(rng),
+    }
+}
+
+fn fetch(rng: &mut SimRng, consumer: u8, partition: u8) -> Transition {
+    Transition::Fetch {
+        consumer,
+        partition,
+        seed: seed(rng),
+    }
+}
+
+fn run(rng: &mut SimRng, lo: u16, hi: u16) -> Transition {
+    Transition::Run {
+        ms: rng.between(u64::from(lo), u64::from(hi)) as u16,
+        seed: seed(rng),
+    }
+}
+
+/// Let everything in flight finish, then have consumer 0 read `partition` to its end.
+fn drain(rng: &mut SimRng, script: &mut Vec<Transition>, partitions: u8) {
+    script.push(run(rng, 150, 200));
+    for _ in 0..12 {
+        for p in 0..partitions {
+            script.push(fetch(rng, 0, p));
+            script.push(run(rng, 15, 20));
+        }
+    }
+}
+
+/// The records consumer 0 received from `partition`, in order, as offsets.
+fn consumed(sim: &Sim, partition: PartitionId) -> Vec<u64> {
+    let c = sim.consumer_client(0);
+    let mut ops = BTreeMap::new();
+    let mut offsets = Vec::new();
+    for e in sim.history().iter().filter(|e| e.client == c) {
+        match &e.outcome {
+            Outcome::Invoke(Op::Fetch { partition, .. }) => {
+                ops.insert(e.op, *partition);
+            }
+            Outcome::Fetched { records, .. } if ops.get(&e.op) == Some(&partition) => {
+                offsets.extend(records.iter().map(|r| r.offset));
+            }
+            _ => {}
+        }
+    }
+    offsets
+}
+
+fn last_time(sim: &Sim, pred: impl Fn(&Outcome) -> bool) -> Option<Time> {
+    sim.history().iter().filter(|e| pred(&e.outcome)).map(|e| e.time).max()
+}
+
+fn s01_script(rng: &mut SimRng) -> Vec<Transition> {
+    let mut s = Vec::new();
+    for _ in 0..rng.between(20, 40) {
+        s.push(produce(rng, 0, 0));
+        s.push(run(rng, 1, 8));
+        if rng.percent(40) {
+            s.push(fetch(rng, 0, 0));
+        }
+    }
+    drain(rng, &mut s, 1);
+    s
+}
+
+fn s01_check(sim: &Sim) -> Result<(), String> {
+    let got = consumed(sim, PartitionId(0));
+    let hw = sim
+        .node(0)
+        .and_then(|n| n.high_watermark(PartitionId(0)))
+        .ok_or("node n0 is down at the end")?;
+    let want: Vec<u64> = (0..hw).collect();
+    if got != want {
+        return Err(format!(
+            "consumer read offsets {got:?}, expected each of 0..{hw} once, in order"
+        ));
+    }
+    if sim.stats().acked == 0 {
+        return Err("no produce was acked".into());
+    }
+    Ok(())
+}
+
+fn s02_script(rng: &mut SimRng) -> Vec<Transition> {
+    let mut s = Vec::new();
+    for _ in 0..rng.between(15, 25) {
+        for p in 0..5 {
+            let partition = rng.below(2) as u8;
+            s.push(produce(rng, p, partition));
+        }
+        s.push(run(rng, 1, 4));
+    }
+    s.push(run(rng, 100, 150));
+    s
+}
+
+fn s02_check(sim: &Sim) -> Result<(), String> {
+    // Each producer's acks on a partition increase with its sequence.
+    let mut partition_of = BTreeMap::new();
+    let mut last: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    for e in sim.history() {
+        match &e.outcome {
+            Outcome::Invoke(Op::Produce { partition, .. }) => {
+                partition_of.insert((e.client.0, e.op), partition.0);
+            }
+            Outcome::Produced { base_offset } => {
+                let p = partition_of[&(e.client.0, e.op)];
+                if let Some(prev) = last.insert((e.client.0, p), *base_offset) {
+                    if prev >= *base_offset {
+                        return Err(format!(
+                            "{} acked at offset {base_offset} after {prev} on partition {p}",
+                            e.client
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let producers = last.keys().map(|(c, _)| c).collect::<std::collections::BTreeSet<_>>();
+    if producers.len() < 4 {
+        return Err(format!("only {} producers were acked; at least 4 must be", producers.len()));
+    }
+    Ok(())
+}
+
+fn s03_script(rng: &mut SimRng) -> Vec<Transition> {
+    let mut s = Vec::new();
+    let phase = |rng: &mut SimRng, s: &mut Vec<Transition>, n: u64| {
+        for _ in 0..n {
+            let producer = rng.below(2) as u8;
+            s.push(produce(rng, producer, 0));
+            s.push(run(rng, 1, 6));
+        }
+    };
+    let n = rng.between(5, 15);
+    phase(rng, &mut s, n);
+    s.push(Transition::DiskFull { node: 0, seed: seed(rng) });
+    let n = rng.between(5, 10);
+    phase(rng, &mut s, n);
+    s.push(run(rng, 30, 60));
+    s.push(Transition::DiskFree { node: 0, seed: seed(rng) });
+    let n = rng.between(5, 10);
+    phase(rng, &mut s, n);
+    drain(rng, &mut s, 1);
+    s
+}
+
+fn s03_check(sim: &Sim) -> Result<(), String> {
+    if sim.stats().storage_full == 0 {
+        return Err("no produce was refused with StorageFull while the disk was full".into());
+    }
+    let node = sim.node(0).ok_or("node n0 is down")?;
+    if let Some(why) = node.failed() {
+        return Err(format!("node n0 stopped serving: {why}"));
+    }
+    let full = last_time(sim, |o| matches!(o, Outcome::Fail(m) if m.starts_with("storage full")));
+    let ok = last_time(sim, |o| matches!(o, Outcome::Produced { .. }));
+    match (full, ok) {
+        (Some(f), Some(o)) if o > f => Ok(()),
+        _ => Err(format!(
+            "no produce was acked after the last StorageFull (last full {full:?}, last ack {ok:?})"
+        )),
+    }
+}
+
+fn s04_script(rng: &mut SimRng) -> Vec<Transition> {
+    let mut s = Vec::new();
+    for _ in 0..rng.between(2, 4) {
+        for _ in 0..rng.between(4, 10) {
+            let (producer, partition) = (rng.below(3) as u8, rng.below(2) as u8);
+            s.push(produce(rng, producer, partition));
+            s.push(run(rng, 1, 3));
+        }
+        // Crash at a random instant: often between an append and its sync.
+        s.push(Transition::Crash { node: 0, seed: seed(rng) });
+        s.push(run(rng, 1, 30));
+        s.push(Transition::Restart { node: 0, seed: seed(rng) });
+    }
+    for _ in 0..rng.between(4, 8) {
+        let (producer, partition) = (rng.below(3) as u8, rng.below(2) as u8);
+        s.push(produce(rng, producer, partition));
+        s.push(run(rng, 1, 5));
+    }
+    drain(rng, &mut s, 2);
+    s
+}
+
+fn s04_check(sim: &Sim) -> Result<(), String> {
+    let crash = sim.stats().last_crash.ok_or("no crash was injected")?;
+    let ok = last_time(sim, |o| matches!(o, Outcome::Produced { .. }));
+    if ok.is_none_or(|t| t <= crash) {
+        return Err(format!("no produce was acked after the last crash at {crash}"));
+    }
+    Ok(())
+}
+
+/// S01–S04.
+pub(super) static SCENARIOS: [Scenario; 4] = [
+    Scenario {
+        id: "S01",
+        title: "1 node, one producer, one consumer: every record consumed once, in order",
+        shape: ClusterShape {
+            nodes: 1,
+            partitions: 1,
+            producers: 1,
+            consumers: 1,
+        },
+        script: s01_script,
+        check: s01_check,
+        pinned_seeds: include_str!("../../../../seeds/S01.seeds"),
+    },
+    Scenario {
+        id: "S02",
+        title: "1 node, 5 concurrent producers: unique contiguous offsets, increasing acks",
+        shape: ClusterShape {
+            nodes: 1,
+            partitions: 2,
+            producers: 5,
+            consumers: 1,
+        },
+        script: s02_script,
+        check: s02_check,
+        pinned_seeds: include_str!("../../../../seeds/S02.seeds"),
+    },
+    Scenario {
+        id: "S03",
+        title: "1 node, disk fills during writes: definite StorageFull, then service again",
+        shape: ClusterShape {
+            nodes: 1,
+            partitions: 1,
+            producers: 2,
+            consumers: 1,
+        },
+        script: s03_script,
+        check: s03_check,
+        pinned_seeds: include_str!("../../../../seeds/S03.seeds"),
+    },
+    Scenario {
+        id: "S04",
+        title: "1 node, crashes (torn tail, unsynced loss) and restarts: WAL recovery",
+        shape: ClusterShape {
+            nodes: 1,
+            partitions: 2,
+            producers: 3,
+            consumers: 1,
+        },
+        script: s04_script,
+        check: s04_check,
+        pinned_seeds: include_str!("../../../../seeds/S04.seeds"),
+    },
+];
