@@ -97,7 +97,9 @@ impl ClusterModel {
                 partition,
                 records,
                 ..
-            } => producer < self.shape.producers && partition < self.shape.partitions && records > 0,
+            } => {
+                producer < self.shape.producers && partition < self.shape.partitions && records > 0
+            }
             Transition::Fetch {
                 consumer,
                 partition,
@@ -130,7 +132,9 @@ impl ClusterModel {
     }
 
     fn nodes_where(&self, pred: impl Fn(usize) -> bool) -> Vec<u8> {
-        (0..self.shape.nodes).filter(|&n| pred(n as usize)).collect()
+        (0..self.shape.nodes)
+            .filter(|&n| pred(n as usize))
+            .collect()
     }
 
     /// A strategy for the transitions that make sense now, weighted towards operations.
@@ -140,7 +144,7 @@ impl ClusterModel {
         let mut options: Vec<(u32, BoxedStrategy<Transition>)> = vec![
             (
                 30,
-                (0..s.producers, 0..s.partitions, 1u8..=4, seed.clone())
+                (0..s.producers, 0..s.partitions, 1u8..=4, seed)
                     .prop_map(|(producer, partition, records, seed)| Transition::Produce {
                         producer,
                         partition,
@@ -151,7 +155,7 @@ impl ClusterModel {
             ),
             (
                 15,
-                (0..s.consumers, 0..s.partitions, seed.clone())
+                (0..s.consumers, 0..s.partitions, seed)
                     .prop_map(|(consumer, partition, seed)| Transition::Fetch {
                         consumer,
                         partition,
@@ -161,13 +165,13 @@ impl ClusterModel {
             ),
             (
                 25,
-                (1u16..=60, seed.clone())
+                (1u16..=60, seed)
                     .prop_map(|(ms, seed)| Transition::Run { ms, seed })
                     .boxed(),
             ),
             (
                 3,
-                (0u8..=30, 0u8..=20, seed.clone())
+                (0u8..=30, 0u8..=20, seed)
                     .prop_map(|(loss, dup, seed)| Transition::Network { loss, dup, seed })
                     .boxed(),
             ),
@@ -176,7 +180,7 @@ impl ClusterModel {
             if !nodes.is_empty() {
                 options.push((
                     weight,
-                    (proptest::sample::select(nodes), seed.clone())
+                    (proptest::sample::select(nodes), seed)
                         .prop_map(move |(n, sd)| make(n, sd))
                         .boxed(),
                 ));

@@ -18,7 +18,11 @@ pub struct RecordId {
 
 impl fmt::Display for RecordId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "p{} seq {} record {}", self.producer, self.seq, self.index)
+        write!(
+            f,
+            "p{} seq {} record {}",
+            self.producer, self.seq, self.index
+        )
     }
 }
 
@@ -94,9 +98,9 @@ impl LogOracle {
     }
 
     fn batch(&self, producer: u64, seq: u64) -> &Batch {
-        self.batches
-            .get(&(producer, seq))
-            .unwrap_or_else(|| panic!("invariant of the harness: p{producer} seq {seq} was never invoked"))
+        self.batches.get(&(producer, seq)).unwrap_or_else(|| {
+            panic!("invariant of the harness: p{producer} seq {seq} was never invoked")
+        })
     }
 
     /// The status of a batch.
@@ -209,16 +213,6 @@ impl LogOracle {
             }
             return Ok(());
         }
-        if let Some(&other) = part.placed.get(&id) {
-            if other != offset {
-                return Err(Violation::new(
-                    Invariant::NoDuplicates,
-                    format!("{id} on partition {partition}"),
-                    format!("at offset {other} only"),
-                    format!("also at offset {offset}"),
-                ));
-            }
-        }
         if let Some(acked) = acked_at {
             if acked != offset {
                 return Err(Violation::new(
@@ -226,6 +220,16 @@ impl LogOracle {
                     format!("{id} on partition {partition}"),
                     format!("at offset {acked}, where it was acked"),
                     format!("at offset {offset}"),
+                ));
+            }
+        }
+        if let Some(&other) = part.placed.get(&id) {
+            if other != offset {
+                return Err(Violation::new(
+                    Invariant::NoDuplicates,
+                    format!("{id} on partition {partition}"),
+                    format!("at offset {other} only"),
+                    format!("also at offset {offset}"),
                 ));
             }
         }
@@ -237,7 +241,10 @@ impl LogOracle {
                     return Err(Violation::new(
                         Invariant::Contiguous,
                         format!("{id} on partition {partition}"),
-                        format!("at offset {} (its batch starts at {o0})", o0 + u64::from(id.index)),
+                        format!(
+                            "at offset {} (its batch starts at {o0})",
+                            o0 + u64::from(id.index)
+                        ),
                         format!("at offset {offset}"),
                     ));
                 }
@@ -316,16 +323,18 @@ impl LogOracle {
 
     /// Every acked batch: (partition, producer, seq, base offset, record count).
     pub fn acked_batches(&self) -> impl Iterator<Item = (u32, u64, u64, u64, u32)> + '_ {
-        self.batches.iter().filter_map(|(&(producer, seq), b)| match b.status {
-            BatchStatus::Acked { base_offset } => Some((
-                b.partition,
-                producer,
-                seq,
-                base_offset,
-                b.values.len() as u32,
-            )),
-            _ => None,
-        })
+        self.batches
+            .iter()
+            .filter_map(|(&(producer, seq), b)| match b.status {
+                BatchStatus::Acked { base_offset } => Some((
+                    b.partition,
+                    producer,
+                    seq,
+                    base_offset,
+                    b.values.len() as u32,
+                )),
+                _ => None,
+            })
     }
 
     /// The values of a batch, if it was invoked.

@@ -118,7 +118,10 @@ impl fmt::Display for Transition {
                 consumer,
                 partition,
                 seed,
-            } => write!(f, "fetch consumer={consumer} partition={partition} seed={seed}"),
+            } => write!(
+                f,
+                "fetch consumer={consumer} partition={partition} seed={seed}"
+            ),
             Transition::Run { ms, seed } => write!(f, "run ms={ms} seed={seed}"),
             Transition::Crash { node, seed } => write!(f, "crash node={node} seed={seed}"),
             Transition::Restart { node, seed } => write!(f, "restart node={node} seed={seed}"),

@@ -306,7 +306,10 @@ mod tests {
         let buf = frame(b"hello");
         let (h, p) = decode_frame(&buf).expect("valid frame");
         assert_eq!((h.term, h.index, h.kind), (3, 7, EntryKind::Batch));
-        assert_eq!((h.batch.partition, h.batch.base_offset, h.batch.count), (2, 40, 1));
+        assert_eq!(
+            (h.batch.partition, h.batch.base_offset, h.batch.count),
+            (2, 40, 1)
+        );
         assert_eq!((h.batch.producer, h.batch.seq), (5, 9));
         assert_eq!(p, b"hello");
     }

@@ -5,8 +5,8 @@ use crate::partition::{BatchRef, PartitionLog};
 use bytes::BytesMut;
 use sq_core::codec::{self, BatchMeta, EntryKind, MAX_PAYLOAD_LEN};
 use sq_core::{
-    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId,
-    ProduceError, ProduceOk, ProduceRequest, Reply, Request, Time,
+    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, ProduceError,
+    ProduceOk, ProduceRequest, Reply, Request, Time,
 };
 use sq_storage::{Disk, FrameLocation, Meta, Wal, WalConfig, WalError};
 use std::collections::BTreeMap;
@@ -291,8 +291,9 @@ impl Node {
         if self.scratch.len() > MAX_PAYLOAD_LEN as usize {
             return reply(out, Err(ProduceError::TooLarge(self.scratch.len())));
         }
-        let count = u32::try_from(p.records.len())
-            .unwrap_or_else(|_| panic!("invariant: a payload under MAX_PAYLOAD_LEN has < 2^32 records"));
+        let count = u32::try_from(p.records.len()).unwrap_or_else(|_| {
+            panic!("invariant: a payload under MAX_PAYLOAD_LEN has < 2^32 records")
+        });
         let base_offset = self.partitions[partition as usize].next_offset();
         let meta = BatchMeta {
             partition,

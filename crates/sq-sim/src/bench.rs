@@ -71,11 +71,26 @@ pub fn steady(rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
         for producer in 0..shape.producers {
             let partition = rng.below(u64::from(shape.partitions)) as u8;
             let seed = rng.below(1 << 16) as u16;
-            step(&mut sim, Transition::Produce { producer, partition, records: 4, seed })?;
+            step(
+                &mut sim,
+                Transition::Produce {
+                    producer,
+                    partition,
+                    records: 4,
+                    seed,
+                },
+            )?;
         }
         for consumer in 0..shape.consumers {
             let seed = rng.below(1 << 16) as u16;
-            step(&mut sim, Transition::Fetch { consumer, partition: consumer % shape.partitions, seed })?;
+            step(
+                &mut sim,
+                Transition::Fetch {
+                    consumer,
+                    partition: consumer % shape.partitions,
+                    seed,
+                },
+            )?;
         }
         step(&mut sim, Transition::Run { ms: 2, seed: 0 })?;
     }

@@ -77,7 +77,14 @@ impl SimDisk {
         self.calls.drain(..)
     }
 
-    fn log(&mut self, op: &'static str, file: &str, at: u64, len: u64, error: Option<&'static str>) {
+    fn log(
+        &mut self,
+        op: &'static str,
+        file: &str,
+        at: u64,
+        len: u64,
+        error: Option<&'static str>,
+    ) {
         self.calls.push(DiskCall {
             op,
             file: file.to_string(),
@@ -164,9 +171,7 @@ impl Disk for SimDisk {
     }
 
     fn append(&mut self, file: &str, data: &[u8]) -> Result<(), DiskError> {
-        let room = self
-            .quota
-            .map_or(u64::MAX, |q| q.saturating_sub(self.used));
+        let room = self.quota.map_or(u64::MAX, |q| q.saturating_sub(self.used));
         let fits = (data.len() as u64).min(room) as usize;
         let f = self.files.entry(file.to_string()).or_default();
         let at = f.data.len() as u64;

@@ -12,8 +12,8 @@ pub mod invariants;
 pub mod network;
 pub mod queue;
 pub mod rng;
-pub mod scenarios;
 pub mod runtime;
+pub mod scenarios;
 pub mod trace;
 
 pub use failure::Failure;

@@ -87,7 +87,8 @@ fn sink(json: bool) -> TraceSink {
 }
 
 fn read(path: &std::path::Path) -> Result<String, Exit> {
-    std::fs::read_to_string(path).map_err(|e| Exit::Input(format!("cannot read {}: {e}", path.display())))
+    std::fs::read_to_string(path)
+        .map_err(|e| Exit::Input(format!("cannot read {}: {e}", path.display())))
 }
 
 fn verdict(r: &Result<RunReport, Box<Failure>>) -> &'static str {

@@ -126,15 +126,28 @@ enum Event {
         epoch: u64,
         payload: std::rc::Rc<Payload>,
     },
-    NodeTimer { node: u32, incarnation: u64, timer: Timer },
-    ClientTimer { client: u32 },
+    NodeTimer {
+        node: u32,
+        incarnation: u64,
+        timer: Timer,
+    },
+    ClientTimer {
+        client: u32,
+    },
 }
 
 /// What the harness remembers of an operation a client invoked.
 #[derive(Clone, Debug)]
 enum OpInfo {
-    Produce { partition: u32, producer: u64, seq: u64 },
-    Fetch { partition: u32, offset: u64 },
+    Produce {
+        partition: u32,
+        producer: u64,
+        seq: u64,
+    },
+    Fetch {
+        partition: u32,
+        offset: u64,
+    },
 }
 
 /// The simulated cluster and everything around it.
@@ -421,7 +434,11 @@ impl Sim {
     /// growing since the last full check. Otherwise every byte checked then is still there, and
     /// each batch acked since was checked durable at the moment its ack was sent.
     fn check_images_if_rewritten(&mut self) -> Result<(), Box<Failure>> {
-        let now: Vec<_> = self.nodes.iter().map(|sn| Some(sn.disk.rewrites())).collect();
+        let now: Vec<_> = self
+            .nodes
+            .iter()
+            .map(|sn| Some(sn.disk.rewrites()))
+            .collect();
         if now == self.checked_rewrites {
             return Ok(());
         }
@@ -664,7 +681,13 @@ impl Sim {
     }
 
     /// The checks made the moment a node answers, before the answer can be seen.
-    fn check_reply(&self, n: u32, client: u32, req: u64, reply: &Reply) -> Result<(), Box<Failure>> {
+    fn check_reply(
+        &self,
+        n: u32,
+        client: u32,
+        req: u64,
+        reply: &Reply,
+    ) -> Result<(), Box<Failure>> {
         let sn = &self.nodes[n as usize];
         let Some(node) = sn.node.as_ref() else {
             return Ok(());
@@ -701,7 +724,12 @@ impl Sim {
         checked.map_err(|v| self.fail(v, Some(n)))
     }
 
-    fn deliver_to_client(&mut self, from: Addr, c: u32, payload: &Payload) -> Result<(), Box<Failure>> {
+    fn deliver_to_client(
+        &mut self,
+        from: Addr,
+        c: u32,
+        payload: &Payload,
+    ) -> Result<(), Box<Failure>> {
         self.trace.record(
             self.now,
             What::Deliver {
@@ -729,7 +757,13 @@ impl Sim {
 
     /// A consumer was told a batch is corrupt: allowed only where a fault was injected; it then
     /// moves past the batch.
-    fn skip_corrupt(&mut self, c: u32, req: u64, offset: u64, next: u64) -> Result<(), Box<Failure>> {
+    fn skip_corrupt(
+        &mut self,
+        c: u32,
+        req: u64,
+        offset: u64,
+        next: u64,
+    ) -> Result<(), Box<Failure>> {
         let Some(&OpInfo::Fetch { partition, .. }) = self.ops.get(&(c, req)) else {
             return Ok(());
         };
@@ -757,9 +791,11 @@ impl Sim {
     fn route_client(&mut self, client: u32, out: &mut Vec<ClientOutput>) {
         for o in out.drain(..) {
             match o {
-                ClientOutput::Send { req, request } => {
-                    self.send(Addr::Client(client), Addr::Node(0), Payload::Request { req, request })
-                }
+                ClientOutput::Send { req, request } => self.send(
+                    Addr::Client(client),
+                    Addr::Node(0),
+                    Payload::Request { req, request },
+                ),
                 ClientOutput::SetTimer { at } => self.queue.push(at, Event::ClientTimer { client }),
             }
         }
@@ -819,7 +855,12 @@ impl Sim {
             self.consumers[(c - p) as usize].drain_history()
         };
         for e in events {
-            self.trace.record(self.now, What::History { line: history_line(&e) });
+            self.trace.record(
+                self.now,
+                What::History {
+                    line: history_line(&e),
+                },
+            );
             self.observe(c, &e).map_err(|v| self.fail(v, None))?;
             self.history.push(e);
         }
@@ -849,7 +890,11 @@ impl Sim {
                 );
             }
             (Outcome::Invoke(Op::Fetch { partition, offset }), _) => {
-                let expected = self.consumer_next.get(&(c, partition.0)).copied().unwrap_or(0);
+                let expected = self
+                    .consumer_next
+                    .get(&(c, partition.0))
+                    .copied()
+                    .unwrap_or(0);
                 if *offset != expected {
                     return Err(Violation::new(
                         Invariant::Contiguous,
@@ -880,15 +925,21 @@ impl Sim {
             }
             (Outcome::Fetched { records, .. }, Some(OpInfo::Fetch { partition, offset })) => {
                 self.stats.fetches += 1;
-                let recs: Vec<_> = records.iter().map(|r| (r.offset, r.value.clone())).collect();
+                let recs: Vec<_> = records
+                    .iter()
+                    .map(|r| (r.offset, r.value.clone()))
+                    .collect();
                 self.oracle.fetched(partition, offset, &recs)?;
                 if let Some(last) = records.last() {
                     self.consumer_next.insert((c, partition), last.offset + 1);
                 }
                 if let Some(rb) = self.readback.as_mut() {
-                    if c == u32::from(self.cfg.shape.producers) + u32::from(self.cfg.shape.consumers) {
+                    if c == u32::from(self.cfg.shape.producers)
+                        + u32::from(self.cfg.shape.consumers)
+                    {
                         rb.done = records.is_empty();
-                        rb.records.extend(recs.into_iter().map(|(o, v)| (o, Some(v))));
+                        rb.records
+                            .extend(recs.into_iter().map(|(o, v)| (o, Some(v))));
                     }
                 }
             }
@@ -899,10 +950,12 @@ impl Sim {
 
     /// Invariants 1 and 2 on every node's durable image, in full.
     pub fn check_images(&self) -> Result<(), Box<Failure>> {
-        let images: Vec<_> = self.nodes.iter().map(|sn| image::scan(&sn.disk)).collect();
-        for (n, frames) in images.iter().enumerate() {
-            durability::check_contiguous(n as u32, frames, u32::from(self.cfg.shape.partitions))
+        let mut images = Vec::new();
+        for (n, sn) in self.nodes.iter().enumerate() {
+            let frames = image::scan(&sn.disk);
+            durability::check_contiguous(n as u32, &frames, u32::from(self.cfg.shape.partitions))
                 .map_err(|v| self.fail(v, Some(n as u32)))?;
+            images.push(image::index(&frames));
         }
         let none = BTreeSet::new();
         for (partition, producer, seq, base_offset, count) in self.oracle.acked_batches() {
@@ -914,15 +967,24 @@ impl Sim {
                 count,
             };
             let excused = self.excused.get(&partition).unwrap_or(&none);
-            durability::check_acked_durable(&images, &batch, excused).map_err(|v| self.fail(v, None))?;
+            durability::check_acked_durable(&images, &batch, excused)
+                .map_err(|v| self.fail(v, None))?;
         }
         Ok(())
     }
 
     /// The clients with an operation in flight, as "c0", "c4".
     pub fn busy_clients(&self) -> Vec<String> {
-        let producers = self.producers.iter().filter(|p| !p.is_idle()).map(|p| p.client());
-        let consumers = self.consumers.iter().filter(|c| !c.is_idle()).map(|c| c.client());
+        let producers = self
+            .producers
+            .iter()
+            .filter(|p| !p.is_idle())
+            .map(|p| p.client());
+        let consumers = self
+            .consumers
+            .iter()
+            .filter(|c| !c.is_idle())
+            .map(|c| c.client());
         producers.chain(consumers).map(|c| c.to_string()).collect()
     }
 

@@ -1,7 +1,7 @@
 //! The model-based test: proptest-state-machine generates transitions from the reference model
 //! (`sq_model::SingleNodeCluster`), applies them to the simulated cluster, checks the
 //! postconditions in `apply` and the invariants after every transition, and shrinks any failure
-//! to a short script. `PROPTEST_CASES` sets how many cases run (default 48).
+//! to a short script. `PROPTEST_CASES` sets how many cases run (default 512).
 
 use proptest::test_runner::{Config, FileFailurePersistence};
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
@@ -85,13 +85,19 @@ impl StateMachineTest for SimTest {
     fn check_invariants(sut: &Sut, ref_state: &ClusterModel) {
         // The model and the simulation agree on which nodes run.
         for (n, up) in ref_state.up.iter().enumerate() {
-            assert_eq!(sut.sim.node(n as u32).is_some(), *up, "node n{n} up/down disagrees with the model");
+            assert_eq!(
+                sut.sim.node(n as u32).is_some(),
+                *up,
+                "node n{n} up/down disagrees with the model"
+            );
         }
     }
 
     fn teardown(mut sut: Sut, _ref_state: ClusterModel) {
         let r = sut.sim.finish();
-        if let Ok(r) = &r { eprintln!("STATS {:?} events={} t={}", r.stats, r.events, r.sim_time); }
+        if let Ok(r) = &r {
+            eprintln!("STATS {:?} events={} t={}", r.stats, r.events, r.sim_time);
+        }
         if let Err(f) = r {
             fail(&sut, &f);
         }
@@ -102,7 +108,7 @@ fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(48);
+        .unwrap_or(512);
     Config {
         cases,
         max_shrink_iters: 2000,
@@ -126,6 +132,12 @@ prop_state_machine! {
 #[test]
 fn the_reference_allows_only_meaningful_transitions() {
     let state = ClusterModel::new(sq_model::ClusterShape::SINGLE_NODE, 1);
-    assert!(!SingleNodeCluster::preconditions(&state, &Transition::Restart { node: 0, seed: 0 }));
-    assert!(SingleNodeCluster::preconditions(&state, &Transition::Crash { node: 0, seed: 0 }));
+    assert!(!SingleNodeCluster::preconditions(
+        &state,
+        &Transition::Restart { node: 0, seed: 0 }
+    ));
+    assert!(SingleNodeCluster::preconditions(
+        &state,
+        &Transition::Crash { node: 0, seed: 0 }
+    ));
 }

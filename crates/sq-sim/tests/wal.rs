@@ -37,7 +37,9 @@ fn meta(i: u64) -> BatchMeta {
 const CONFIG: WalConfig = WalConfig { segment_bytes: 512 };
 
 fn open(disk: &mut SimDisk) -> Wal {
-    Wal::open(disk, CONFIG).expect("a WAL that only crashed recovers").0
+    Wal::open(disk, CONFIG)
+        .expect("a WAL that only crashed recovers")
+        .0
 }
 
 /// Every entry of the WAL, read back through its CRC checks.
@@ -131,7 +133,8 @@ proptest! {
 fn no_space_rolls_back_and_recovers() {
     let mut disk = SimDisk::new();
     let mut wal = open(&mut disk);
-    wal.append(&mut disk, 1, EntryKind::Batch, &meta(1), b"first").expect("room");
+    wal.append(&mut disk, 1, EntryKind::Batch, &meta(1), b"first")
+        .expect("room");
     wal.sync(&mut disk).expect("sync");
     let used = disk.used();
     disk.set_quota(Some(used + 10));
@@ -141,14 +144,20 @@ fn no_space_rolls_back_and_recovers() {
     );
     assert_eq!(disk.used(), used, "the partial frame was rolled back");
     disk.set_quota(None);
-    assert_eq!(wal.append(&mut disk, 1, EntryKind::Batch, &meta(2), b"second"), Ok(2));
+    assert_eq!(
+        wal.append(&mut disk, 1, EntryKind::Batch, &meta(2), b"second"),
+        Ok(2)
+    );
     wal.sync(&mut disk).expect("sync");
     let mut reopened = open(&mut disk);
     let got: Vec<_> = read_all(&mut reopened, &mut disk)
         .into_iter()
         .map(|r| r.expect("intact"))
         .collect();
-    assert_eq!(got, vec![Bytes::from_static(b"first"), Bytes::from_static(b"second")]);
+    assert_eq!(
+        got,
+        vec![Bytes::from_static(b"first"), Bytes::from_static(b"second")]
+    );
 }
 
 /// A payload flip is a known hole: the entry reads as corrupt, the ones after it survive.
@@ -157,13 +166,20 @@ fn a_damaged_entry_is_kept_in_place_and_never_served() {
     let mut disk = SimDisk::new();
     let mut wal = open(&mut disk);
     for i in 1..=3u64 {
-        wal.append(&mut disk, 1, EntryKind::Batch, &meta(i), &[i as u8; 20]).expect("room");
+        wal.append(&mut disk, 1, EntryKind::Batch, &meta(i), &[i as u8; 20])
+            .expect("room");
     }
     wal.sync(&mut disk).expect("sync");
     let loc = wal.locate(2).expect("entry 2");
     disk.flip_bit(&loc.file, (loc.pos + loc.len - 3) as usize, 0);
     let (mut wal, report) = Wal::open(&mut disk, CONFIG).expect("recoverable");
     assert_eq!(report.damaged, vec![2]);
-    assert!(matches!(wal.read(&mut disk, 2), Err(WalError::Corrupt { index: 2, .. })));
-    assert_eq!(wal.read(&mut disk, 3).expect("intact").1, Bytes::from(vec![3u8; 20]));
+    assert!(matches!(
+        wal.read(&mut disk, 2),
+        Err(WalError::Corrupt { index: 2, .. })
+    ));
+    assert_eq!(
+        wal.read(&mut disk, 3).expect("intact").1,
+        Bytes::from(vec![3u8; 20])
+    );
 }

@@ -351,7 +351,11 @@ impl Wal {
     }
 
     /// Reads entry `index` from disk, checking both CRCs and that the frame is the one expected.
-    pub fn read(&mut self, disk: &mut dyn Disk, index: u64) -> Result<(FrameHeader, Bytes), WalError> {
+    pub fn read(
+        &mut self,
+        disk: &mut dyn Disk,
+        index: u64,
+    ) -> Result<(FrameHeader, Bytes), WalError> {
         self.check_poisoned()?;
         let slot = *self.slot(index).ok_or(WalError::OutOfRange {
             index,

@@ -1,7 +1,7 @@
 //! Invariants 1 and 2 on the durable image: every acked batch is synced on a majority of WALs,
 //! and each partition's durable batches are contiguous from offset 0.
 
-use super::image::{batches_of, ImageFrame};
+use super::image::{batches_of, BatchIndex, ImageFrame};
 use sq_model::{Invariant, Violation};
 use std::collections::BTreeSet;
 
@@ -21,7 +21,11 @@ pub struct AckedBatch {
 }
 
 /// Invariant 2: on one node's durable image, each partition's batches follow on from offset 0.
-pub fn check_contiguous(node: u32, frames: &[ImageFrame], partitions: u32) -> Result<(), Violation> {
+pub fn check_contiguous(
+    node: u32,
+    frames: &[ImageFrame],
+    partitions: u32,
+) -> Result<(), Violation> {
     for p in 0..partitions {
         let mut next = 0u64;
         for f in batches_of(frames, p) {
@@ -29,7 +33,10 @@ pub fn check_contiguous(node: u32, frames: &[ImageFrame], partitions: u32) -> Re
             if b.base_offset != next {
                 return Err(Violation::new(
                     Invariant::Contiguous,
-                    format!("partition {p} in n{node}'s durable WAL ({}@{})", f.file, f.pos),
+                    format!(
+                        "partition {p} in n{node}'s durable WAL ({}@{})",
+                        f.file, f.pos
+                    ),
                     format!("a batch starting at offset {next}"),
                     format!("a batch starting at offset {}", b.base_offset),
                 ));
@@ -43,16 +50,15 @@ pub fn check_contiguous(node: u32, frames: &[ImageFrame], partitions: u32) -> Re
 /// Invariant 1: `batch` is in the durable image of a majority of `images` (one per node). A copy
 /// whose payload was hit by an injected flip counts only if the batch's offsets are `excused`.
 pub fn check_acked_durable(
-    images: &[Vec<ImageFrame>],
+    images: &[BatchIndex],
     batch: &AckedBatch,
     excused: &BTreeSet<u64>,
 ) -> Result<(), Violation> {
     let majority = images.len() / 2 + 1;
     let mut found = 0;
     let mut seen = Vec::new();
-    for (n, frames) in images.iter().enumerate() {
-        let hit = batches_of(frames, batch.partition).find(|f| f.header.batch.base_offset == batch.base_offset);
-        match hit {
+    for (n, index) in images.iter().enumerate() {
+        match index.get(&(batch.partition, batch.base_offset)) {
             Some(f) => {
                 let b = f.header.batch;
                 let same = (b.producer, b.seq, b.count) == (batch.producer, batch.seq, batch.count);

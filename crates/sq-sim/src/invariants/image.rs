@@ -4,6 +4,7 @@
 use crate::disk::SimDisk;
 use sq_core::codec::{self, EntryKind, FrameHeader, HEADER_LEN};
 use sq_storage::wal::is_segment_file;
+use std::collections::BTreeMap;
 
 /// One frame found in the durable bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,4 +50,21 @@ pub fn batches_of(frames: &[ImageFrame], partition: u32) -> impl Iterator<Item =
     frames
         .iter()
         .filter(move |f| f.header.kind == EntryKind::Batch && f.header.batch.partition == partition)
+}
+
+/// A node's durable batches by (partition, base offset).
+pub type BatchIndex = BTreeMap<(u32, u64), ImageFrame>;
+
+/// Indexes the batch frames of an image by (partition, base offset).
+pub fn index(frames: &[ImageFrame]) -> BatchIndex {
+    frames
+        .iter()
+        .filter(|f| f.header.kind == EntryKind::Batch)
+        .map(|f| {
+            (
+                (f.header.batch.partition, f.header.batch.base_offset),
+                f.clone(),
+            )
+        })
+        .collect()
 }

@@ -3,10 +3,10 @@
 
 use crate::disk::SimDisk;
 use sq_core::codec::{self, HEADER_LEN};
-use std::collections::BTreeSet;
+use sq_core::PartitionId;
 use sq_model::{Invariant, Violation};
 use sq_node::Node;
-use sq_core::PartitionId;
+use std::collections::BTreeSet;
 
 /// What the durable bytes say about the batch holding `offset` of `partition` on `node`: its
 /// (CRC-checked) header, and whether its payload passes its CRC.
@@ -33,7 +33,10 @@ fn durable_batch(
     }
     let frame = &durable[loc.pos as usize..end];
     match codec::decode_header(frame) {
-        Ok(h) => Ok((h.batch, codec::check_payload(&h, &frame[HEADER_LEN..]).is_ok())),
+        Ok(h) => Ok((
+            h.batch,
+            codec::check_payload(&h, &frame[HEADER_LEN..]).is_ok(),
+        )),
         Err(e) => Err(format!(
             "the synced frame at {}@{} does not decode: {e}",
             loc.file, loc.pos
@@ -51,7 +54,8 @@ pub fn check_ack_synced(
     base_offset: u64,
     excused: &BTreeSet<u64>,
 ) -> Result<(), Violation> {
-    let subject = format!("partition {partition} offset {base_offset}, acked to p{producer} (seq {seq})");
+    let subject =
+        format!("partition {partition} offset {base_offset}, acked to p{producer} (seq {seq})");
     match durable_batch(node, disk, partition, base_offset) {
         Ok((b, intact))
             if (b.producer, b.seq, b.base_offset) == (producer, seq, base_offset)
@@ -68,7 +72,11 @@ pub fn check_ack_synced(
                 b.producer,
                 b.seq,
                 b.base_offset,
-                if b.producer == producer && b.seq == seq { "corrupt" } else { "intact" }
+                if b.producer == producer && b.seq == seq {
+                    "corrupt"
+                } else {
+                    "intact"
+                }
             ),
         )),
         Err(actual) => Err(Violation::new(
@@ -94,7 +102,10 @@ pub fn check_served_committed(
             Err(actual) => {
                 return Err(Violation::new(
                     Invariant::OnlyCommittedServed,
-                    format!("partition {partition} offset {offset}, served by n{}", node.id().0),
+                    format!(
+                        "partition {partition} offset {offset}, served by n{}",
+                        node.id().0
+                    ),
                     "only records synced on a majority are served",
                     actual,
                 ))

@@ -67,7 +67,11 @@ fn consumed(sim: &Sim, partition: PartitionId) -> Vec<u64> {
 }
 
 fn last_time(sim: &Sim, pred: impl Fn(&Outcome) -> bool) -> Option<Time> {
-    sim.history().iter().filter(|e| pred(&e.outcome)).map(|e| e.time).max()
+    sim.history()
+        .iter()
+        .filter(|e| pred(&e.outcome))
+        .map(|e| e.time)
+        .max()
 }
 
 fn s01_script(rng: &mut SimRng) -> Vec<Transition> {
@@ -137,9 +141,15 @@ fn s02_check(sim: &Sim) -> Result<(), String> {
             _ => {}
         }
     }
-    let producers = last.keys().map(|(c, _)| c).collect::<std::collections::BTreeSet<_>>();
+    let producers = last
+        .keys()
+        .map(|(c, _)| c)
+        .collect::<std::collections::BTreeSet<_>>();
     if producers.len() < 4 {
-        return Err(format!("only {} producers were acked; at least 4 must be", producers.len()));
+        return Err(format!(
+            "only {} producers were acked; at least 4 must be",
+            producers.len()
+        ));
     }
     Ok(())
 }
@@ -155,11 +165,17 @@ fn s03_script(rng: &mut SimRng) -> Vec<Transition> {
     };
     let n = rng.between(5, 15);
     phase(rng, &mut s, n);
-    s.push(Transition::DiskFull { node: 0, seed: seed(rng) });
+    s.push(Transition::DiskFull {
+        node: 0,
+        seed: seed(rng),
+    });
     let n = rng.between(5, 10);
     phase(rng, &mut s, n);
     s.push(run(rng, 30, 60));
-    s.push(Transition::DiskFree { node: 0, seed: seed(rng) });
+    s.push(Transition::DiskFree {
+        node: 0,
+        seed: seed(rng),
+    });
     let n = rng.between(5, 10);
     phase(rng, &mut s, n);
     drain(rng, &mut s, 1);
@@ -174,7 +190,10 @@ fn s03_check(sim: &Sim) -> Result<(), String> {
     if let Some(why) = node.failed() {
         return Err(format!("node n0 stopped serving: {why}"));
     }
-    let full = last_time(sim, |o| matches!(o, Outcome::Fail(m) if m.starts_with("storage full")));
+    let full = last_time(
+        sim,
+        |o| matches!(o, Outcome::Fail(m) if m.starts_with("storage full")),
+    );
     let ok = last_time(sim, |o| matches!(o, Outcome::Produced { .. }));
     match (full, ok) {
         (Some(f), Some(o)) if o > f => Ok(()),
@@ -193,9 +212,15 @@ fn s04_script(rng: &mut SimRng) -> Vec<Transition> {
             s.push(run(rng, 1, 3));
         }
         // Crash at a random instant: often between an append and its sync.
-        s.push(Transition::Crash { node: 0, seed: seed(rng) });
+        s.push(Transition::Crash {
+            node: 0,
+            seed: seed(rng),
+        });
         s.push(run(rng, 1, 30));
-        s.push(Transition::Restart { node: 0, seed: seed(rng) });
+        s.push(Transition::Restart {
+            node: 0,
+            seed: seed(rng),
+        });
     }
     for _ in 0..rng.between(4, 8) {
         let (producer, partition) = (rng.below(3) as u8, rng.below(2) as u8);
@@ -210,7 +235,9 @@ fn s04_check(sim: &Sim) -> Result<(), String> {
     let crash = sim.stats().last_crash.ok_or("no crash was injected")?;
     let ok = last_time(sim, |o| matches!(o, Outcome::Produced { .. }));
     if ok.is_none_or(|t| t <= crash) {
-        return Err(format!("no produce was acked after the last crash at {crash}"));
+        return Err(format!(
+            "no produce was acked after the last crash at {crash}"
+        ));
     }
     Ok(())
 }
