@@ -33,7 +33,7 @@ impl ClusterShape {
 const MAX_CORRUPTIONS: u8 = 3;
 
 /// What the test knows of the cluster: which nodes are up, which disks are full, how bad the
-/// network is. Preconditions use it to keep transitions meaningful.
+/// network is. The transition strategy uses it to propose only meaningful transitions.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterModel {
     /// The cluster's shape.
@@ -88,7 +88,10 @@ impl ClusterModel {
         }
     }
 
-    /// Whether `t` makes sense in this state (restart only a crashed node, and so on).
+    /// Whether `t` can be applied in this state: its ids are in range, and the corruption budget
+    /// is not spent. A transition that has become pointless (restart a node that is up, free a
+    /// disk that has room) is allowed and does nothing, so the shrinker can delete any single
+    /// transition of a pair; [`ClusterModel::transition_strategy`] only proposes meaningful ones.
     pub fn allows(&self, t: &Transition) -> bool {
         let node_ok = |n: u8| n < self.shape.nodes;
         match *t {
@@ -106,10 +109,10 @@ impl ClusterModel {
                 ..
             } => consumer < self.shape.consumers && partition < self.shape.partitions,
             Transition::Run { ms, .. } => ms > 0,
-            Transition::Crash { node, .. } => node_ok(node) && self.up[node as usize],
-            Transition::Restart { node, .. } => node_ok(node) && !self.up[node as usize],
-            Transition::DiskFull { node, .. } => node_ok(node) && !self.disk_full[node as usize],
-            Transition::DiskFree { node, .. } => node_ok(node) && self.disk_full[node as usize],
+            Transition::Crash { node, .. }
+            | Transition::Restart { node, .. }
+            | Transition::DiskFull { node, .. }
+            | Transition::DiskFree { node, .. } => node_ok(node),
             Transition::Corrupt { node, .. } => node_ok(node) && self.corruptions < MAX_CORRUPTIONS,
             Transition::Network { loss, dup, .. } => loss <= 50 && dup <= 50,
         }

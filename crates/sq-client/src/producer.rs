@@ -212,7 +212,12 @@ mod tests {
     fn retries_keep_the_sequence_then_give_up_indeterminate() {
         let mut p = producer();
         let mut out = Vec::new();
-        let op = p.produce(Time(0), PartitionId(0), vec![Bytes::from_static(b"x")], &mut out);
+        let op = p.produce(
+            Time(0),
+            PartitionId(0),
+            vec![Bytes::from_static(b"x")],
+            &mut out,
+        );
         assert_eq!(op, Ok(0));
         p.on_timer(Time(5), &mut out); // not yet due
         p.on_timer(Time(10), &mut out);
@@ -220,7 +225,10 @@ mod tests {
         p.on_timer(Time(20), &mut out);
         assert!(p.is_idle());
         let last = p.drain_history().pop().map(|e| e.outcome);
-        assert_eq!(last, Some(Outcome::Info("no answer after 2 attempts".into())));
+        assert_eq!(
+            last,
+            Some(Outcome::Info("no answer after 2 attempts".into()))
+        );
         // The next batch gets the next sequence.
         out.clear();
         let _ = p.produce(Time(30), PartitionId(0), vec![], &mut out);
@@ -232,12 +240,19 @@ mod tests {
         let mut p = producer();
         let mut out = Vec::new();
         let _ = p.produce(Time(0), PartitionId(0), vec![], &mut out);
-        p.on_reply(Time(1), 0, Reply::Produce(Err(ProduceError::Unavailable("x".into()))));
+        p.on_reply(
+            Time(1),
+            0,
+            Reply::Produce(Err(ProduceError::Unavailable("x".into()))),
+        );
         assert!(!p.is_idle());
         p.on_reply(Time(2), 0, Reply::Produce(Err(ProduceError::StorageFull)));
         assert!(p.is_idle());
         let last = p.drain_history().pop().map(|e| e.outcome);
-        assert_eq!(last, Some(Outcome::Fail("storage full: nothing was appended".into())));
+        assert_eq!(
+            last,
+            Some(Outcome::Fail("storage full: nothing was appended".into()))
+        );
         // A late ack for an operation no longer in flight is ignored.
         p.on_reply(Time(3), 0, Reply::Produce(Ok(ProduceOk { base_offset: 0 })));
         assert_eq!(p.drain_history(), vec![]);

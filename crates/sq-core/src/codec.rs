@@ -287,6 +287,7 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
     use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
 
     fn frame(payload: &[u8]) -> BytesMut {
         let mut out = BytesMut::new();
@@ -349,6 +350,14 @@ mod tests {
     }
 
     proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../proptest-regressions/codec.txt"
+        )))),
+        ..ProptestConfig::default()
+    })]
+
         /// No byte sequence makes the decoders panic.
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), count in 0u32..50) {

@@ -14,6 +14,7 @@ pub mod queue;
 pub mod rng;
 pub mod runtime;
 pub mod scenarios;
+pub mod swarm;
 pub mod trace;
 
 pub use failure::Failure;

@@ -55,6 +55,19 @@ enum Command {
         #[arg(long, requires = "trace")]
         json: bool,
     },
+    /// A long randomized search: each seed draws its own fault mix and a script from the model's
+    /// strategy. A failing script is saved as swarm-<seed>.script for `replay`.
+    Swarm {
+        /// How many seeds to try.
+        #[arg(long, default_value_t = 1000)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Transitions per script.
+        #[arg(long, default_value_t = 200)]
+        length: usize,
+    },
     /// Measure the simulator: events per wall second and simulated seconds per wall second.
     Bench {
         /// Rounds of the steady produce/fetch workload.
@@ -132,11 +145,8 @@ fn run(
             Err(f) => Err(Exit::Violation(f)),
         };
     }
-    println!(
-        "{:<9} {:>5} {:>9} {:>12} {:>10}  {:<16}  verdict",
-        "scenario", "seeds", "events", "sim time", "wall", "trace hash"
-    );
-    let mut first_failure = None;
+    // Read every seeds file first, so bad input is refused before any run.
+    let mut plan = Vec::new();
     for s in chosen {
         let seeds = match &seeds_file {
             Some(path) => scenarios::parse_seeds(&read(path)?)
@@ -145,6 +155,14 @@ fn run(
                 .seeds()
                 .map_err(|e| Exit::Input(format!("seeds/{}.seeds: {e}", s.id)))?,
         };
+        plan.push((s, seeds));
+    }
+    println!(
+        "{:<9} {:>5} {:>9} {:>12} {:>10}  {:<16}  verdict",
+        "scenario", "seeds", "events", "sim time", "wall", "trace hash"
+    );
+    let mut first_failure = None;
+    for (s, seeds) in plan {
         let start = Instant::now();
         let (mut events, mut sim_ns, mut hash) = (0u64, 0u64, 0xcbf2_9ce4_8422_2325u64);
         let mut failed = None;
@@ -205,6 +223,38 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     Ok(())
 }
 
+fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
+    let begin = Instant::now();
+    let (mut events, mut sim_ns) = (0u64, 0u64);
+    for seed in start..start.saturating_add(seeds) {
+        let (mix, script) = sq_sim::swarm::script(seed, ClusterShape::SINGLE_NODE, length);
+        let path = format!("swarm-{seed}.script");
+        let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
+        cfg.label = format!("swarm · seed {seed} · {mix:?}");
+        cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
+        match Sim::new(cfg).run_script(&script) {
+            Ok(r) => {
+                events += r.events;
+                sim_ns += r.sim_time.nanos();
+            }
+            Err(f) => {
+                let text: String = std::iter::once(format!("# seed: {seed}\n# {mix:?}\n"))
+                    .chain(script.iter().map(|t| format!("{t}\n")))
+                    .collect();
+                std::fs::write(&path, text)
+                    .map_err(|e| Exit::Input(format!("cannot write {path}: {e}")))?;
+                return Err(Exit::Violation(f));
+            }
+        }
+    }
+    println!(
+        "swarm: {seeds} seeds from {start} ok · {events} events · {:.3}s simulated · {:.3}s wall",
+        sim_ns as f64 / 1e9,
+        begin.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
     println!(
         "{:<34} {:>10} {:>11} {:>9} {:>13} {:>14}",
@@ -239,7 +289,19 @@ fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One line, not clap's whole usage block.
+            let text = e.to_string();
+            eprintln!(
+                "{} (see sq-sim --help)",
+                text.lines().next().unwrap_or("bad arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Run {
             scenario,
@@ -254,6 +316,11 @@ fn main() -> ExitCode {
             trace,
             json,
         } => replay(&script, seed, trace, json),
+        Command::Swarm {
+            seeds,
+            start,
+            length,
+        } => swarm(seeds, start, length),
         Command::Bench { rounds, requests } => bench_cmd(rounds, requests),
     };
     match result {

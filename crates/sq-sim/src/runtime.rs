@@ -484,6 +484,9 @@ impl Sim {
 
     fn crash(&mut self, n: u32) {
         let sn = &mut self.nodes[n as usize];
+        if sn.node.is_none() {
+            return;
+        }
         sn.node = None;
         sn.incarnation += 1;
         let lost = sn.disk.crash(&mut self.rng);

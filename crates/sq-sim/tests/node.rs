@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use pretty_assertions::assert_eq;
 use sq_core::{
-    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId,
-    ProduceError, ProduceOk, ProduceRequest, ProducerId, Reply, Request, Time,
+    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, ProduceError,
+    ProduceOk, ProduceRequest, ProducerId, Reply, Request, Time,
 };
 use sq_node::{Input, Node, NodeConfig, Output, Timer};
 use sq_sim::disk::SimDisk;
@@ -21,7 +21,10 @@ fn produce(seq: u64, values: &[&str]) -> Request {
         partition: PartitionId(0),
         producer: ProducerId(7),
         seq,
-        records: values.iter().map(|v| Bytes::copy_from_slice(v.as_bytes())).collect(),
+        records: values
+            .iter()
+            .map(|v| Bytes::copy_from_slice(v.as_bytes()))
+            .collect(),
     })
 }
 
@@ -47,14 +50,19 @@ impl Fixture {
             req,
             request,
         };
-        self.node.handle(Time::ZERO, input, &mut self.disk, &mut out);
+        self.node
+            .handle(Time::ZERO, input, &mut self.disk, &mut out);
         out
     }
 
     fn flush(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
-        self.node
-            .handle(Time::ZERO, Input::Timer(Timer::Flush), &mut self.disk, &mut out);
+        self.node.handle(
+            Time::ZERO,
+            Input::Timer(Timer::Flush),
+            &mut self.disk,
+            &mut out,
+        );
         out
     }
 }
@@ -92,12 +100,27 @@ fn ack_waits_for_the_sync_and_uncommitted_records_are_not_served() {
     let out = f.send(2, fetch(0));
     assert_eq!(
         out,
-        vec![reply(2, Reply::Fetch(Ok(FetchOk { records: vec![], high_watermark: 0 })))]
+        vec![reply(
+            2,
+            Reply::Fetch(Ok(FetchOk {
+                records: vec![],
+                high_watermark: 0
+            }))
+        )]
     );
-    assert_eq!(f.flush(), vec![reply(1, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]);
+    assert_eq!(
+        f.flush(),
+        vec![reply(1, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
+    );
     assert_eq!(
         f.send(3, fetch(0)),
-        vec![reply(3, Reply::Fetch(Ok(FetchOk { records: records(0, &["a", "b"]), high_watermark: 2 })))]
+        vec![reply(
+            3,
+            Reply::Fetch(Ok(FetchOk {
+                records: records(0, &["a", "b"]),
+                high_watermark: 2
+            }))
+        )]
     );
 }
 
@@ -114,7 +137,10 @@ fn a_retried_sequence_returns_the_original_offset_and_appends_nothing() {
     // A late copy of seq 0 after seq 1 is still answered from the dedup window.
     f.send(4, produce(1, &["b"]));
     let late = f.send(3, produce(0, &["a"]));
-    assert_eq!(late, vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]);
+    assert_eq!(
+        late,
+        vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
+    );
 }
 
 #[test]
@@ -132,7 +158,10 @@ fn storage_full_is_definite_and_stays_so() {
         vec![reply(2, Reply::Produce(Err(ProduceError::StorageFull)))]
     );
     f.send(3, produce(1, &["next"]));
-    assert_eq!(f.flush(), vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]);
+    assert_eq!(
+        f.flush(),
+        vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
+    );
 }
 
 #[test]
@@ -149,7 +178,10 @@ fn recovery_keeps_synced_batches_and_offsets_continue() {
     let hw = f.node.high_watermark(PartitionId(0)).expect("partition 0");
     assert!(hw == 2 || hw == 3, "high watermark {hw}");
     f.send(3, produce(2, &["c"]));
-    assert_eq!(f.flush(), vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: hw })))]);
+    assert_eq!(
+        f.flush(),
+        vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: hw })))]
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use sq_core::codec::{BatchMeta, EntryKind};
 use sq_sim::disk::SimDisk;
 use sq_sim::rng::SimRng;
@@ -50,6 +51,14 @@ fn read_all(wal: &mut Wal, disk: &mut SimDisk) -> Vec<Result<Bytes, WalError>> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../proptest-regressions/wal.txt"
+        )))),
+        ..ProptestConfig::default()
+    })]
+
     /// After any sequence of appends, syncs and crashes, the WAL holds every synced entry, then
     /// possibly some of the unsynced ones in order, and nothing else.
     #[test]

@@ -1,0 +1,73 @@
+//! Swarm testing: a long randomized search over many seeds. Each seed draws its own fault mix,
+//! switching whole fault families off for some seeds (Groce et al., "Swarm Testing"), and its
+//! script is drawn from the reference model's own transition strategy, so the search speaks the
+//! same vocabulary and keeps the same preconditions as the model-based test.
+
+use crate::rng::{mix, SimRng};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use sq_model::{ClusterModel, ClusterShape, Transition};
+
+/// The fault families a seed may switch off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mix {
+    /// Crashes (and the restarts they need).
+    pub crashes: bool,
+    /// Full disks.
+    pub disk_full: bool,
+    /// Latent bit flips.
+    pub corruption: bool,
+    /// Loss and duplication.
+    pub network: bool,
+}
+
+impl Mix {
+    /// The mix for `seed`: each family on with probability 2/3.
+    pub fn for_seed(seed: u64) -> Mix {
+        let mut rng = SimRng::new(mix(seed, 0x5a4d));
+        let mut on = || rng.below(3) > 0;
+        Mix {
+            crashes: on(),
+            disk_full: on(),
+            corruption: on(),
+            network: on(),
+        }
+    }
+
+    fn allows(&self, t: &Transition) -> bool {
+        match t {
+            Transition::Crash { .. } => self.crashes,
+            Transition::DiskFull { .. } => self.disk_full,
+            Transition::Corrupt { .. } => self.corruption,
+            Transition::Network { .. } => self.network,
+            _ => true,
+        }
+    }
+}
+
+/// A script of `len` transitions for `seed` on `shape`, drawn from the model's strategy.
+pub fn script(seed: u64, shape: ClusterShape, len: usize) -> (Mix, Vec<Transition>) {
+    let swarm = Mix::for_seed(seed);
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&mix(seed, 0x5c21).to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &key),
+    );
+    let mut state = ClusterModel::new(shape, seed);
+    let mut out = Vec::with_capacity(len);
+    // Draws that a switched-off family rejects are retried; the bound only guards the loop.
+    let mut draws = 0;
+    while out.len() < len && draws < len * 20 {
+        draws += 1;
+        let Ok(tree) = state.transition_strategy().new_tree(&mut runner) else {
+            continue;
+        };
+        let t = tree.current();
+        if swarm.allows(&t) && state.allows(&t) {
+            state.apply(&t);
+            out.push(t);
+        }
+    }
+    (swarm, out)
+}
