@@ -29,6 +29,8 @@ pub enum Invariant {
     FetchedNeverDisappears,
     /// Uncommitted records are never served.
     OnlyCommittedServed,
+    /// A partition's high watermark never decreases.
+    HighWatermarkMonotonic,
     /// Once everything is healed, every client finishes and the log reads back.
     Liveness,
     /// A node recovers from every crash the fault model allows.
@@ -65,6 +67,7 @@ impl Invariant {
             Invariant::AckedOffsetIsReadOffset => "the acked offset is the read offset",
             Invariant::FetchedNeverDisappears => "a fetched record never disappears",
             Invariant::OnlyCommittedServed => "uncommitted records are never served",
+            Invariant::HighWatermarkMonotonic => "a high watermark never decreases",
             Invariant::Liveness => "no stuck client once healed",
             Invariant::Recovery => "a node recovers from every crash",
             Invariant::Scenario => "the scenario's own expectation holds",

@@ -8,7 +8,7 @@ use sq_core::{
     ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, ProduceError,
     ProduceOk, ProduceRequest, Reply, Request, Time,
 };
-use sq_storage::{Disk, FrameLocation, Meta, Wal, WalConfig, WalError};
+use sq_storage::{Disk, FrameLocation, Meta, Recovery, Wal, WalConfig, WalError};
 use std::collections::BTreeMap;
 
 /// How a node is set up. The same config must be used across restarts.
@@ -126,6 +126,7 @@ pub struct Node {
     waiters: BTreeMap<u64, Vec<Waiter>>,
     flush_armed: bool,
     failed: Option<String>,
+    recovery: Recovery,
     scratch: BytesMut,
 }
 
@@ -134,7 +135,7 @@ impl Node {
     /// first boot it records term 1 durably before it serves anything.
     pub fn open(config: NodeConfig, disk: &mut dyn Disk) -> Result<Node, NodeError> {
         let mut meta = Meta::load(disk)?;
-        let (wal, _report) = Wal::open(disk, config.wal)?;
+        let (wal, recovery) = Wal::open(disk, config.wal)?;
         // With a quorum of one, the node is the leader of the term it last recorded: no other
         // node can have led since. Only a first boot writes a term, so a node whose disk is full
         // still restarts (and answers StorageFull until space returns).
@@ -153,6 +154,7 @@ impl Node {
             waiters: BTreeMap::new(),
             flush_armed: false,
             failed: None,
+            recovery,
             scratch: BytesMut::new(),
         };
         node.rebuild()?;
@@ -458,6 +460,11 @@ impl Node {
             return Err(corrupt);
         }
         codec::decode_records(&payload, b.count).map_err(|_| corrupt)
+    }
+
+    /// What WAL recovery found when this node started.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     /// This node's id.

@@ -5,6 +5,7 @@
 use crate::disk::SimDisk;
 use crate::failure::Failure;
 use crate::invariants::durability::{self, AckedBatch};
+use crate::invariants::watermark::Watermarks;
 use crate::invariants::{image, served};
 use crate::network::{Addr, Fate, Network};
 use crate::queue::EventQueue;
@@ -171,6 +172,8 @@ pub struct Sim {
     /// Per partition: offsets hit by an injected corruption on every copy.
     excused: BTreeMap<u32, BTreeSet<u64>>,
     readback: Option<ReadBack>,
+    /// The highest watermark each node has reported per partition.
+    watermarks: Watermarks,
     /// Per node: the disk's rewrite count when its durable image was last checked in full.
     checked_rewrites: Vec<Option<u64>>,
     stats: RunStats,
@@ -304,6 +307,7 @@ impl Sim {
             excused: BTreeMap::new(),
             readback: None,
             checked_rewrites: vec![None; usize::from(shape.nodes)],
+            watermarks: Watermarks::default(),
             stats: RunStats::default(),
             node_out: Vec::new(),
             client_out: Vec::new(),
@@ -427,7 +431,26 @@ impl Sim {
                 self.fault(format!("network loss {loss}% dup {dup}%"));
             }
         }
+        self.check_watermarks()?;
         self.check_images_if_rewritten()
+    }
+
+    /// Every up node's high watermarks, against the highest each reported before.
+    fn check_watermarks(&mut self) -> Result<(), Box<Failure>> {
+        for n in 0..self.nodes.len() as u32 {
+            for p in 0..u32::from(self.cfg.shape.partitions) {
+                let Some(hw) = self
+                    .node(n)
+                    .and_then(|node| node.high_watermark(PartitionId(p)))
+                else {
+                    continue;
+                };
+                if let Err(v) = self.watermarks.observe(n, p, hw) {
+                    return Err(self.fail(v, Some(n)));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks the durable images in full when some disk's durable bytes changed other than by
@@ -504,8 +527,13 @@ impl Sim {
         self.flush_disk_calls(n);
         match opened {
             Ok(node) => {
+                let r = node.recovery();
+                let what = format!(
+                    "restart n{n}: recovered {} entries, cut a torn tail of {} bytes, damaged {:?}",
+                    r.entries, r.truncated_bytes, r.damaged
+                );
                 self.nodes[n as usize].node = Some(node);
-                self.fault(format!("restart n{n}"));
+                self.fault(what);
                 Ok(())
             }
             Err(e) => Err(self.fail(
@@ -673,6 +701,14 @@ impl Sim {
                 Output::Reply { to, req, reply } => {
                     if result.is_ok() {
                         result = self.check_reply(n, to.0, req, &reply);
+                    }
+                    if let (Ok(()), Reply::Fetch(Ok(ok)), Some(OpInfo::Fetch { partition, .. })) =
+                        (&result, &reply, self.ops.get(&(to.0, req)))
+                    {
+                        result = self
+                            .watermarks
+                            .observe(n, *partition, ok.high_watermark)
+                            .map_err(|v| self.fail(v, Some(n)));
                     }
                     let payload = Payload::Reply { req, reply };
                     self.send(Addr::Node(n), Addr::Client(to.0), payload);

@@ -243,3 +243,20 @@ fn a_doctored_disk_gives_the_full_diagnostic() {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
 }
+
+#[test]
+fn a_falling_high_watermark_fires() {
+    let mut w = sq_sim::invariants::watermark::Watermarks::default();
+    assert_eq!(w.observe(0, 0, 5), Ok(()));
+    assert_eq!(w.observe(0, 0, 5), Ok(()));
+    let err = w.observe(0, 0, 4).unwrap_err();
+    assert_eq!(
+        err,
+        Violation::new(
+            Invariant::HighWatermarkMonotonic,
+            "partition 0 on n0",
+            "a high watermark of at least 5",
+            "4",
+        )
+    );
+}

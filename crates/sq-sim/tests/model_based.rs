@@ -94,11 +94,7 @@ impl StateMachineTest for SimTest {
     }
 
     fn teardown(mut sut: Sut, _ref_state: ClusterModel) {
-        let r = sut.sim.finish();
-        if let Ok(r) = &r {
-            eprintln!("STATS {:?} events={} t={}", r.stats, r.events, r.sim_time);
-        }
-        if let Err(f) = r {
+        if let Err(f) = sut.sim.finish() {
             fail(&sut, &f);
         }
     }

@@ -8,3 +8,4 @@
 pub mod durability;
 pub mod image;
 pub mod served;
+pub mod watermark;
