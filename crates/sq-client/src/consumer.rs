@@ -1,6 +1,7 @@
 //! The consumer: reads each partition onward from its position, one fetch at a time.
 
-use crate::history::{HistoryEvent, Op, Outcome};
+use crate::history::{Op, Outcome};
+use crate::session::Session;
 use crate::{ClientError, ClientOutput, History};
 use sq_core::{ClientId, FetchError, FetchRequest, Offset, PartitionId, Reply, Request, Time};
 use std::collections::BTreeMap;
@@ -26,46 +27,32 @@ impl Default for ConsumerConfig {
     }
 }
 
-#[derive(Clone, Debug)]
-struct InFlight {
-    op: u64,
-    request: FetchRequest,
-    attempts: u32,
-    deadline: Time,
-}
-
 /// A consumer client. Its position in a partition only moves forward, past what it received.
 #[derive(Clone, Debug)]
 pub struct Consumer {
-    client: ClientId,
-    config: ConsumerConfig,
+    max_records: u32,
     positions: BTreeMap<PartitionId, Offset>,
-    next_op: u64,
-    in_flight: Option<InFlight>,
-    history: History,
+    session: Session,
 }
 
 impl Consumer {
     /// A consumer named `client`, at offset 0 of every partition.
     pub fn new(client: ClientId, config: ConsumerConfig) -> Consumer {
         Consumer {
-            client,
-            config,
+            max_records: config.max_records,
             positions: BTreeMap::new(),
-            next_op: 0,
-            in_flight: None,
-            history: Vec::new(),
+            session: Session::new(client, config.retry_after, config.max_attempts),
         }
     }
 
     /// Whether no fetch is in flight.
     pub fn is_idle(&self) -> bool {
-        self.in_flight.is_none()
+        self.session.is_idle()
     }
 
     /// The client id.
     pub fn client(&self) -> ClientId {
-        self.client
+        self.session.client()
     }
 
     /// The next offset this consumer will fetch from `partition`.
@@ -85,70 +72,41 @@ impl Consumer {
         partition: PartitionId,
         out: &mut Vec<ClientOutput>,
     ) -> Result<u64, ClientError> {
-        if let Some(f) = &self.in_flight {
-            return Err(ClientError::Busy(f.op));
-        }
-        let op = self.next_op;
-        self.next_op += 1;
         let offset = self.position(partition);
-        self.record(now, op, Outcome::Invoke(Op::Fetch { partition, offset }));
-        self.in_flight = Some(InFlight {
-            op,
-            request: FetchRequest {
-                partition,
-                offset,
-                max_records: self.config.max_records,
-            },
-            attempts: 0,
-            deadline: now,
+        let request = Request::Fetch(FetchRequest {
+            partition,
+            offset,
+            max_records: self.max_records,
         });
-        self.send(now, out);
-        Ok(op)
-    }
-
-    fn send(&mut self, now: Time, out: &mut Vec<ClientOutput>) {
-        let Some(f) = self.in_flight.as_mut() else {
-            return;
-        };
-        f.attempts += 1;
-        f.deadline = now + self.config.retry_after;
-        out.push(ClientOutput::Send {
-            req: f.op,
-            request: Request::Fetch(f.request.clone()),
-        });
-        out.push(ClientOutput::SetTimer { at: f.deadline });
+        self.session
+            .start(now, Op::Fetch { partition, offset }, request, out)
     }
 
     /// Handles a reply to request `req`; on records, the position moves past the last one.
     /// Returns the typed error of a failed fetch, so the caller can act on it (say, skip a
     /// corrupt batch with [`Consumer::seek`]).
     pub fn on_reply(&mut self, now: Time, req: u64, reply: Reply) -> Option<FetchError> {
-        let f = self.in_flight.as_ref()?;
-        if f.op != req {
+        let Request::Fetch(request) = &self.session.answering(req)?.request else {
             return None;
-        }
+        };
+        let partition = request.partition;
         let Reply::Fetch(result) = reply else {
             return None;
         };
-        let (op, partition) = (f.op, f.request.partition);
-        self.in_flight = None;
         match result {
             Ok(ok) => {
                 if let Some(last) = ok.records.last() {
                     self.positions.insert(partition, last.offset + 1);
                 }
-                self.record(
-                    now,
-                    op,
-                    Outcome::Fetched {
-                        records: ok.records,
-                        high_watermark: ok.high_watermark,
-                    },
-                );
+                let outcome = Outcome::Fetched {
+                    records: ok.records,
+                    high_watermark: ok.high_watermark,
+                };
+                self.session.finish(now, outcome);
                 None
             }
             Err(e) => {
-                self.record(now, op, Outcome::Fail(e.to_string()));
+                self.session.finish(now, Outcome::Fail(e.to_string()));
                 Some(e)
             }
         }
@@ -156,34 +114,11 @@ impl Consumer {
 
     /// Handles a timer: resends the fetch, or gives up once the attempts are spent.
     pub fn on_timer(&mut self, now: Time, out: &mut Vec<ClientOutput>) {
-        let Some(f) = &self.in_flight else { return };
-        if now < f.deadline {
-            return;
-        }
-        if f.attempts >= self.config.max_attempts {
-            let (op, attempts) = (f.op, f.attempts);
-            self.in_flight = None;
-            self.record(
-                now,
-                op,
-                Outcome::Info(format!("no answer after {attempts} attempts")),
-            );
-            return;
-        }
-        self.send(now, out);
-    }
-
-    fn record(&mut self, time: Time, op: u64, outcome: Outcome) {
-        self.history.push(HistoryEvent {
-            time,
-            client: self.client,
-            op,
-            outcome,
-        });
+        self.session.on_timer(now, out);
     }
 
     /// Takes the history recorded since the last call.
     pub fn drain_history(&mut self) -> History {
-        std::mem::take(&mut self.history)
+        self.session.drain_history()
     }
 }

@@ -7,6 +7,7 @@
 mod consumer;
 mod history;
 mod producer;
+mod session;
 
 pub use consumer::{Consumer, ConsumerConfig};
 pub use history::{HistoryEvent, Op, Outcome};

@@ -1,7 +1,8 @@
 //! The idempotent producer: one batch in flight, retried with the same sequence until it is
 //! acked, definitely refused, or the attempts run out (then it is indeterminate).
 
-use crate::history::{HistoryEvent, Op, Outcome};
+use crate::history::{Op, Outcome};
+use crate::session::Session;
 use crate::{ClientError, ClientOutput, History};
 use bytes::Bytes;
 use sq_core::{
@@ -26,48 +27,32 @@ impl Default for ProducerConfig {
     }
 }
 
-#[derive(Clone, Debug)]
-struct InFlight {
-    op: u64,
-    request: ProduceRequest,
-    attempts: u32,
-    deadline: Time,
-}
-
 /// A producer client.
 #[derive(Clone, Debug)]
 pub struct Producer {
-    client: ClientId,
     producer: ProducerId,
-    config: ProducerConfig,
     next_seq: u64,
-    next_op: u64,
-    in_flight: Option<InFlight>,
-    history: History,
+    session: Session,
 }
 
 impl Producer {
     /// A producer named `client` in the history, producing as `producer`.
     pub fn new(client: ClientId, producer: ProducerId, config: ProducerConfig) -> Producer {
         Producer {
-            client,
             producer,
-            config,
             next_seq: 0,
-            next_op: 0,
-            in_flight: None,
-            history: Vec::new(),
+            session: Session::new(client, config.retry_after, config.max_attempts),
         }
     }
 
     /// Whether no produce is in flight.
     pub fn is_idle(&self) -> bool {
-        self.in_flight.is_none()
+        self.session.is_idle()
     }
 
     /// The client id.
     pub fn client(&self) -> ClientId {
-        self.client
+        self.session.client()
     }
 
     /// Starts producing `records` to `partition` with the next sequence number.
@@ -78,55 +63,27 @@ impl Producer {
         records: Vec<Bytes>,
         out: &mut Vec<ClientOutput>,
     ) -> Result<u64, ClientError> {
-        if let Some(f) = &self.in_flight {
-            return Err(ClientError::Busy(f.op));
-        }
-        let op = self.next_op;
-        self.next_op += 1;
-        let request = ProduceRequest {
+        let seq = self.next_seq;
+        let invoke = Op::Produce {
             partition,
             producer: self.producer,
-            seq: self.next_seq,
+            seq,
+            records: records.clone(),
+        };
+        let request = Request::Produce(ProduceRequest {
+            partition,
+            producer: self.producer,
+            seq,
             records,
-        };
+        });
+        let op = self.session.start(now, invoke, request, out)?;
         self.next_seq += 1;
-        self.record(
-            now,
-            op,
-            Outcome::Invoke(Op::Produce {
-                partition,
-                producer: self.producer,
-                seq: request.seq,
-                records: request.records.clone(),
-            }),
-        );
-        self.in_flight = Some(InFlight {
-            op,
-            request,
-            attempts: 0,
-            deadline: now,
-        });
-        self.send(now, out);
         Ok(op)
-    }
-
-    fn send(&mut self, now: Time, out: &mut Vec<ClientOutput>) {
-        let Some(f) = self.in_flight.as_mut() else {
-            return;
-        };
-        f.attempts += 1;
-        f.deadline = now + self.config.retry_after;
-        out.push(ClientOutput::Send {
-            req: f.op,
-            request: Request::Produce(f.request.clone()),
-        });
-        out.push(ClientOutput::SetTimer { at: f.deadline });
     }
 
     /// Handles a reply to request `req`. Replies to operations no longer in flight are ignored.
     pub fn on_reply(&mut self, now: Time, req: u64, reply: Reply) {
-        let Some(f) = &self.in_flight else { return };
-        if f.op != req {
+        if self.session.answering(req).is_none() {
             return;
         }
         let Reply::Produce(result) = reply else {
@@ -140,42 +97,17 @@ impl Producer {
             // Indeterminate: the batch may be in the log; retrying with the same sequence is safe.
             Err(_) => return,
         };
-        let op = f.op;
-        self.in_flight = None;
-        self.record(now, op, outcome);
+        self.session.finish(now, outcome);
     }
 
     /// Handles a timer: resends the batch, or gives up once the attempts are spent.
     pub fn on_timer(&mut self, now: Time, out: &mut Vec<ClientOutput>) {
-        let Some(f) = &self.in_flight else { return };
-        if now < f.deadline {
-            return;
-        }
-        if f.attempts >= self.config.max_attempts {
-            let (op, attempts) = (f.op, f.attempts);
-            self.in_flight = None;
-            self.record(
-                now,
-                op,
-                Outcome::Info(format!("no answer after {attempts} attempts")),
-            );
-            return;
-        }
-        self.send(now, out);
-    }
-
-    fn record(&mut self, time: Time, op: u64, outcome: Outcome) {
-        self.history.push(HistoryEvent {
-            time,
-            client: self.client,
-            op,
-            outcome,
-        });
+        self.session.on_timer(now, out);
     }
 
     /// Takes the history recorded since the last call.
     pub fn drain_history(&mut self) -> History {
-        std::mem::take(&mut self.history)
+        self.session.drain_history()
     }
 }
 

@@ -201,12 +201,7 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     let file = scenarios::parse_script_file(&read(path)?)
         .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?;
     let seed = seed.or(file.seed).unwrap_or(0);
-    let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
-    cfg.label = format!("script {} · seed {seed}", path.display());
-    cfg.replay = format!(
-        "cargo run --release -p sq-sim -- replay --script {} --seed {seed} --trace",
-        path.display()
-    );
+    let cfg = scenarios::script_config(&path.display().to_string(), seed);
     let mut sim = Sim::new(cfg);
     if trace {
         sim.set_trace_sink(sink(json));

@@ -1,9 +1,8 @@
 //! Replays every saved counterexample of a fixed bug (`seeds/regressions/*.script`) forever:
 //! proptest's saved RNG seeds stop reproducing when a strategy changes, these scripts do not.
 
-use sq_model::ClusterShape;
-use sq_sim::scenarios::parse_script_file;
-use sq_sim::{Sim, SimConfig};
+use sq_sim::scenarios::{parse_script_file, script_config};
+use sq_sim::Sim;
 use std::path::Path;
 
 #[test]
@@ -21,12 +20,7 @@ fn every_saved_counterexample_now_passes() {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let file = parse_script_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let seed = file.seed.unwrap_or(0);
-        let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
-        cfg.label = format!("{} · seed {seed}", path.display());
-        cfg.replay = format!(
-            "cargo run --release -p sq-sim -- replay --script {} --trace",
-            path.display()
-        );
+        let cfg = script_config(&path.display().to_string(), seed);
         let mut sim = Sim::new(cfg);
         if let Err(f) = sim.run_script(&file.transitions) {
             panic!("\n{f}");

@@ -4,13 +4,13 @@
 mod seeds;
 mod single_node;
 
-pub use seeds::{parse_script_file, parse_seeds, ScriptFile, SeedError};
+pub use seeds::{parse_script_file, parse_seeds, ScriptFile};
 
 use crate::failure::Failure;
 use crate::rng::{mix, SimRng};
 use crate::runtime::{RunReport, Sim, SimConfig};
 use crate::trace::TraceSink;
-use sq_model::{ClusterShape, Invariant, Transition, Violation};
+use sq_model::{ClusterShape, Invariant, ParseError, Transition, Violation};
 
 /// A scenario.
 pub struct Scenario {
@@ -28,6 +28,15 @@ pub struct Scenario {
     pub pinned_seeds: &'static str,
 }
 
+/// The config a saved script at `path` replays under, for run `seed`.
+pub fn script_config(path: &str, seed: u64) -> SimConfig {
+    let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
+    cfg.label = format!("script {path} · seed {seed}");
+    cfg.replay =
+        format!("cargo run --release -p sq-sim -- replay --script {path} --seed {seed} --trace");
+    cfg
+}
+
 /// Every scenario built so far, in order.
 pub fn all() -> Vec<&'static Scenario> {
     single_node::SCENARIOS.iter().collect()
@@ -40,7 +49,7 @@ pub fn find(id: &str) -> Option<&'static Scenario> {
 
 impl Scenario {
     /// The seeds pinned for this scenario.
-    pub fn seeds(&self) -> Result<Vec<u64>, SeedError> {
+    pub fn seeds(&self) -> Result<Vec<u64>, ParseError> {
         parse_seeds(self.pinned_seeds)
     }
 

@@ -1,33 +1,15 @@
 //! The text formats of pinned seeds and saved scripts.
 
-use sq_model::{parse_script, Transition};
-use std::fmt;
-
-/// Why a seeds file or a script file could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SeedError {
-    /// The line number, from 1.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for SeedError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-impl std::error::Error for SeedError {}
+use sq_model::{parse_script, ParseError, Transition};
 
 /// Reads a seeds file: one unsigned 64-bit seed per line; blank lines and `#` comments skipped.
-pub fn parse_seeds(text: &str) -> Result<Vec<u64>, SeedError> {
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ParseError> {
     text.lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
         .filter(|(_, l)| !l.is_empty())
         .map(|(line, l)| {
-            l.parse().map_err(|_| SeedError {
+            l.parse().map_err(|_| ParseError {
                 line,
                 message: format!("`{l}` is not a seed (an unsigned 64-bit number)"),
             })
@@ -46,20 +28,19 @@ pub struct ScriptFile {
 
 /// Reads a script file: transitions one per line (see [`sq_model::parse_script`]), with an
 /// optional `# seed: N` comment line naming the run's seed.
-pub fn parse_script_file(text: &str) -> Result<ScriptFile, SeedError> {
+pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
     let mut seed = None;
     for (i, line) in text.lines().enumerate() {
         if let Some(v) = line.trim().strip_prefix("# seed:") {
             let v = v.trim();
-            seed = Some(v.parse().map_err(|_| SeedError {
+            seed = Some(v.parse().map_err(|_| ParseError {
                 line: i + 1,
                 message: format!("`{v}` is not a seed"),
             })?);
         }
     }
-    let transitions = parse_script(text).map_err(|e| SeedError {
-        line: e.line,
-        message: e.message,
-    })?;
-    Ok(ScriptFile { seed, transitions })
+    Ok(ScriptFile {
+        seed,
+        transitions: parse_script(text)?,
+    })
 }
