@@ -112,7 +112,8 @@ impl ClusterModel {
             Transition::Crash { node, .. }
             | Transition::Restart { node, .. }
             | Transition::DiskFull { node, .. }
-            | Transition::DiskFree { node, .. } => node_ok(node),
+            | Transition::DiskFree { node, .. }
+            | Transition::DiskError { node, .. } => node_ok(node),
             Transition::Corrupt { node, .. } => node_ok(node) && self.corruptions < MAX_CORRUPTIONS,
             Transition::Network { loss, dup, .. } => loss <= 50 && dup <= 50,
         }
@@ -130,7 +131,11 @@ impl ClusterModel {
                 self.loss = loss;
                 self.dup = dup;
             }
-            Transition::Produce { .. } | Transition::Fetch { .. } | Transition::Run { .. } => {}
+            // A disk error stops the node; its supervisor restarts it at once.
+            Transition::Produce { .. }
+            | Transition::Fetch { .. }
+            | Transition::Run { .. }
+            | Transition::DiskError { .. } => {}
         }
     }
 
@@ -200,6 +205,9 @@ impl ClusterModel {
         });
         per_node(6, self.nodes_where(|n| self.disk_full[n]), |node, seed| {
             Transition::DiskFree { node, seed }
+        });
+        per_node(2, self.nodes_where(|n| self.up[n]), |node, seed| {
+            Transition::DiskError { node, seed }
         });
         if self.corruptions < MAX_CORRUPTIONS {
             per_node(2, self.nodes_where(|_| true), |node, seed| {

@@ -66,6 +66,13 @@ pub enum Transition {
         /// Randomness for this transition.
         seed: u16,
     },
+    /// The node's disk fails its next write (even seed) or sync (odd seed) with an I/O error.
+    DiskError {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition; its parity picks the call that fails.
+        seed: u16,
+    },
     /// A latent bit flip in a synced record on the node's disk.
     Corrupt {
         /// Which node.
@@ -95,6 +102,7 @@ impl Transition {
             | Transition::Restart { seed, .. }
             | Transition::DiskFull { seed, .. }
             | Transition::DiskFree { seed, .. }
+            | Transition::DiskError { seed, .. }
             | Transition::Corrupt { seed, .. }
             | Transition::Network { seed, .. } => seed,
         }
@@ -127,6 +135,9 @@ impl fmt::Display for Transition {
             Transition::Restart { node, seed } => write!(f, "restart node={node} seed={seed}"),
             Transition::DiskFull { node, seed } => write!(f, "disk-full node={node} seed={seed}"),
             Transition::DiskFree { node, seed } => write!(f, "disk-free node={node} seed={seed}"),
+            Transition::DiskError { node, seed } => {
+                write!(f, "disk-error node={node} seed={seed}")
+            }
             Transition::Corrupt { node, seed } => write!(f, "corrupt node={node} seed={seed}"),
             Transition::Network { loss, dup, seed } => {
                 write!(f, "network loss={loss} dup={dup} seed={seed}")
@@ -228,6 +239,10 @@ impl FromStr for Transition {
                 seed,
             },
             "disk-free" => Transition::DiskFree {
+                node: f.num("node")?,
+                seed,
+            },
+            "disk-error" => Transition::DiskError {
                 node: f.num("node")?,
                 seed,
             },

@@ -394,6 +394,9 @@ impl Node {
     }
 
     fn fetch(&mut self, f: &FetchRequest, disk: &mut dyn Disk) -> Result<FetchOk, FetchError> {
+        if let Some(why) = &self.failed {
+            return Err(FetchError::StorageFailed(why.clone()));
+        }
         let Some(part) = self.partitions.get(f.partition.0 as usize) else {
             return Err(FetchError::UnknownPartition(f.partition));
         };

@@ -37,6 +37,16 @@ pub struct SimDisk {
     used: u64,
     calls: Vec<DiskCall>,
     rewrites: u64,
+    fail_next: Option<IoFault>,
+}
+
+/// A disk call that will fail with an I/O error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoFault {
+    /// The next append writes half its bytes, then fails.
+    Append,
+    /// The next sync fails and makes nothing durable.
+    Sync,
 }
 
 fn not_found(file: &str) -> DiskError {
@@ -60,6 +70,11 @@ impl SimDisk {
     /// rename, bit flip. While it stands still, what was durable is still durable, byte for byte.
     pub fn rewrites(&self) -> u64 {
         self.rewrites
+    }
+
+    /// Makes the next call of kind `fault` fail with an I/O error.
+    pub fn fail_next(&mut self, fault: IoFault) {
+        self.fail_next = Some(fault);
     }
 
     /// Limits the disk to `quota` bytes (`None`: unlimited).
@@ -171,6 +186,19 @@ impl Disk for SimDisk {
     }
 
     fn append(&mut self, file: &str, data: &[u8]) -> Result<(), DiskError> {
+        if self.fail_next == Some(IoFault::Append) {
+            self.fail_next = None;
+            let f = self.files.entry(file.to_string()).or_default();
+            let at = f.data.len() as u64;
+            let half = data.len() / 2;
+            f.data.extend_from_slice(&data[..half]);
+            self.used += half as u64;
+            self.log("append", file, at, half as u64, Some("Io"));
+            return Err(DiskError::Io {
+                op: "append",
+                file: file.to_string(),
+            });
+        }
         let room = self.quota.map_or(u64::MAX, |q| q.saturating_sub(self.used));
         let fits = (data.len() as u64).min(room) as usize;
         let f = self.files.entry(file.to_string()).or_default();
@@ -188,6 +216,14 @@ impl Disk for SimDisk {
     }
 
     fn sync(&mut self, file: &str) -> Result<(), DiskError> {
+        if self.fail_next == Some(IoFault::Sync) {
+            self.fail_next = None;
+            self.log("sync", file, 0, 0, Some("Io"));
+            return Err(DiskError::Io {
+                op: "sync",
+                file: file.to_string(),
+            });
+        }
         let f = self.files.get_mut(file).ok_or_else(|| not_found(file))?;
         f.synced = f.data.len();
         let len = f.synced as u64;

@@ -2,7 +2,7 @@
 //! and a simulated network, drives the clients, applies transitions (operations and faults), feeds
 //! every history event to the reference model and checks the invariants as it goes.
 
-use crate::disk::SimDisk;
+use crate::disk::{IoFault, SimDisk};
 use crate::failure::Failure;
 use crate::invariants::durability::{self, AckedBatch};
 use crate::invariants::watermark::Watermarks;
@@ -20,8 +20,8 @@ use sq_core::{
     ClientId, FetchError, NodeId, PartitionId, ProduceError, ProducerId, Reply, Request, Time,
 };
 use sq_model::{ClusterShape, Invariant, LogOracle, Transition, Violation};
-use sq_node::{Input, Node, NodeConfig, Output, Timer};
-use sq_storage::WalConfig;
+use sq_node::{Input, Node, NodeConfig, NodeError, Output, Timer};
+use sq_storage::{DiskError, MetaError, WalConfig, WalError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How a run is set up.
@@ -424,6 +424,17 @@ impl Sim {
                 self.nodes[node as usize].disk.set_quota(None);
                 self.fault(format!("disk of n{node} has room again"));
             }
+            Transition::DiskError { node, seed } => {
+                let fault = if seed % 2 == 0 {
+                    IoFault::Append
+                } else {
+                    IoFault::Sync
+                };
+                self.nodes[node as usize].disk.fail_next(fault);
+                self.fault(format!(
+                    "disk of n{node}: the next {fault:?} fails with an I/O error"
+                ));
+            }
             Transition::Corrupt { node, .. } => self.corrupt(u32::from(node)),
             Transition::Network { loss, dup, .. } => {
                 self.net.loss = loss;
@@ -518,34 +529,50 @@ impl Sim {
         self.fault(format!("crash n{n}: {lost} unsynced bytes lost"));
     }
 
+    /// Starts a crashed node. An injected I/O error may make one attempt fail (the fault is
+    /// one-shot); like a supervisor, the harness then tries again. Any other failure to open is
+    /// a broken invariant.
     fn restart(&mut self, n: u32) -> Result<(), Box<Failure>> {
-        let sn = &mut self.nodes[n as usize];
-        if sn.node.is_some() {
-            return Ok(());
-        }
-        let opened = Node::open(sn.config, &mut sn.disk);
-        self.flush_disk_calls(n);
-        match opened {
-            Ok(node) => {
-                let r = node.recovery();
-                let what = format!(
-                    "restart n{n}: recovered {} entries, cut a torn tail of {} bytes, damaged {:?}",
-                    r.entries, r.truncated_bytes, r.damaged
-                );
-                self.nodes[n as usize].node = Some(node);
-                self.fault(what);
-                Ok(())
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            let sn = &mut self.nodes[n as usize];
+            if sn.node.is_some() {
+                return Ok(());
             }
-            Err(e) => Err(self.fail(
-                Violation::new(
-                    Invariant::Recovery,
-                    format!("restart of n{n}"),
-                    "the node recovers its WAL",
-                    e.to_string(),
-                ),
-                Some(n),
-            )),
+            let opened = Node::open(sn.config, &mut sn.disk);
+            self.flush_disk_calls(n);
+            let e = match opened {
+                Ok(node) => {
+                    let r = node.recovery();
+                    let what = format!(
+                        "restart n{n}: recovered {} entries, cut a torn tail of {} bytes, damaged {:?}",
+                        r.entries, r.truncated_bytes, r.damaged
+                    );
+                    self.nodes[n as usize].node = Some(node);
+                    self.fault(what);
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            let injected = matches!(
+                &e,
+                NodeError::Wal(WalError::Disk(DiskError::Io { .. }))
+                    | NodeError::Meta(MetaError::Disk(DiskError::Io { .. }))
+            );
+            if !injected || attempt == ATTEMPTS {
+                return Err(self.fail(
+                    Violation::new(
+                        Invariant::Recovery,
+                        format!("restart of n{n}"),
+                        "the node recovers its WAL",
+                        e.to_string(),
+                    ),
+                    Some(n),
+                ));
+            }
+            self.fault(format!("restart n{n} failed ({e}); trying again"));
         }
+        Ok(())
     }
 
     /// Flips one bit in the payload of a random synced, intact batch frame of node `n`.
@@ -716,7 +743,20 @@ impl Sim {
             }
         }
         self.node_out = out;
-        result
+        result?;
+        self.supervise(n)
+    }
+
+    /// A node that stopped itself after a disk error is a process that exited: its supervisor
+    /// restarts it at once, and it recovers from its disk. Unsynced writes count as lost, since
+    /// after a failed fsync the page cache's state is unknown.
+    fn supervise(&mut self, n: u32) -> Result<(), Box<Failure>> {
+        let Some(why) = self.node(n).and_then(Node::failed).map(str::to_string) else {
+            return Ok(());
+        };
+        self.fault(format!("n{n} stopped ({why}); its supervisor restarts it"));
+        self.crash(n);
+        self.restart(n)
     }
 
     /// The checks made the moment a node answers, before the answer can be seen.

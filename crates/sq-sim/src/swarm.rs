@@ -15,6 +15,8 @@ pub struct Mix {
     pub crashes: bool,
     /// Full disks.
     pub disk_full: bool,
+    /// I/O errors on writes and syncs.
+    pub disk_errors: bool,
     /// Latent bit flips.
     pub corruption: bool,
     /// Loss and duplication.
@@ -29,6 +31,7 @@ impl Mix {
         Mix {
             crashes: on(),
             disk_full: on(),
+            disk_errors: on(),
             corruption: on(),
             network: on(),
         }
@@ -38,6 +41,7 @@ impl Mix {
         match t {
             Transition::Crash { .. } => self.crashes,
             Transition::DiskFull { .. } => self.disk_full,
+            Transition::DiskError { .. } => self.disk_errors,
             Transition::Corrupt { .. } => self.corruption,
             Transition::Network { .. } => self.network,
             _ => true,
