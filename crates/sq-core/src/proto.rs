@@ -94,6 +94,9 @@ pub enum ProduceError {
         /// The newest sequence the node holds for it.
         last: u64,
     },
+    /// The batch holds no record: there is nothing to give an offset to.
+    #[error("a batch must hold at least one record")]
+    EmptyBatch,
     /// The batch is larger than a frame may be.
     #[error("batch of {0} bytes is too large")]
     TooLarge(usize),
@@ -112,6 +115,7 @@ impl ProduceError {
             ProduceError::StorageFull
             | ProduceError::UnknownPartition(_)
             | ProduceError::StaleSequence { .. }
+            | ProduceError::EmptyBatch
             | ProduceError::TooLarge(_) => Definiteness::Definite,
             ProduceError::StorageFailed(_) | ProduceError::Unavailable(_) => {
                 Definiteness::Indeterminate

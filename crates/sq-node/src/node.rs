@@ -259,6 +259,9 @@ impl Node {
         if partition >= self.config.partitions {
             return reply(out, Err(ProduceError::UnknownPartition(p.partition)));
         }
+        if p.records.is_empty() {
+            return reply(out, Err(ProduceError::EmptyBatch));
+        }
         // Idempotence: a sequence already in the log answers with its original offset.
         if let Some(state) = self.producers.get(&(partition, p.producer.0)) {
             if let Some(&(base_offset, index)) = state.recent.get(&p.seq) {

@@ -199,3 +199,16 @@ fn out_of_range_fetch_is_a_typed_error() {
         )]
     );
 }
+
+#[test]
+fn an_empty_batch_is_refused_definitely() {
+    let mut f = Fixture::new();
+    assert_eq!(
+        f.send(1, produce(0, &[])),
+        vec![reply(1, Reply::Produce(Err(ProduceError::EmptyBatch)))]
+    );
+    assert_eq!(
+        ProduceError::EmptyBatch.definiteness(),
+        sq_core::Definiteness::Definite
+    );
+}
