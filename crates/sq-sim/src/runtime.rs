@@ -24,6 +24,14 @@ use sq_node::{Input, Node, NodeConfig, NodeError, Output, Timer};
 use sq_storage::{DiskError, MetaError, WalConfig, WalError};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod checks;
+mod faults;
+mod finish;
+mod observe;
+mod wire;
+
+use wire::{history_line, msg_of, record_value};
+
 /// How a run is set up.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -184,83 +192,6 @@ pub struct Sim {
 struct ReadBack {
     records: Vec<(u64, Option<Bytes>)>,
     done: bool,
-}
-
-/// A unique, self-describing record value: who produced it, then random padding.
-fn record_value(rng: &mut SimRng, producer: u64, seq: u64, index: usize) -> Bytes {
-    let mut v = format!("p{producer}/s{seq}/r{index}|").into_bytes();
-    let pad = rng.below(48) as usize;
-    v.extend((0..pad).map(|_| b'a' + rng.below(26) as u8));
-    Bytes::from(v)
-}
-
-fn msg_of(payload: &Payload) -> Msg {
-    match payload {
-        Payload::Request {
-            request: Request::Produce(p),
-            ..
-        } => Msg::Produce {
-            partition: p.partition.0,
-            producer: p.producer.0,
-            seq: p.seq,
-            records: p.records.len() as u32,
-        },
-        Payload::Request {
-            request: Request::Fetch(f),
-            ..
-        } => Msg::Fetch {
-            partition: f.partition.0,
-            offset: f.offset,
-        },
-        Payload::Reply {
-            reply: Reply::Produce(r),
-            ..
-        } => match r {
-            Ok(ok) => Msg::ProduceOk {
-                base_offset: ok.base_offset,
-            },
-            Err(e) => Msg::ProduceErr {
-                error: e.to_string(),
-            },
-        },
-        Payload::Reply {
-            reply: Reply::Fetch(r),
-            ..
-        } => match r {
-            Ok(ok) => Msg::FetchOk {
-                records: ok.records.len() as u32,
-                high_watermark: ok.high_watermark,
-            },
-            Err(e) => Msg::FetchErr {
-                error: e.to_string(),
-            },
-        },
-    }
-}
-
-fn history_line(e: &HistoryEvent) -> String {
-    let what = match &e.outcome {
-        Outcome::Invoke(Op::Produce {
-            partition,
-            producer,
-            seq,
-            records,
-        }) => format!(
-            "invoke produce {producer} seq {seq} → {partition} ×{}",
-            records.len()
-        ),
-        Outcome::Invoke(Op::Fetch { partition, offset }) => {
-            format!("invoke fetch {partition} from {offset}")
-        }
-        Outcome::Produced { base_offset } => format!("ok base_offset={base_offset}"),
-        Outcome::Fetched {
-            records,
-            high_watermark,
-        } => format!("ok {} records, hw={high_watermark}", records.len()),
-        Outcome::Fail(m) => format!("fail {m}"),
-        Outcome::Info(m) => format!("info {m}"),
-    };
-    format!("{} op {} {what}", e.client, e.op)
 }
 
 impl Sim {
@@ -446,41 +377,6 @@ impl Sim {
         self.check_images_if_rewritten()
     }
 
-    /// Every up node's high watermarks, against the highest each reported before.
-    fn check_watermarks(&mut self) -> Result<(), Box<Failure>> {
-        for n in 0..self.nodes.len() as u32 {
-            for p in 0..u32::from(self.cfg.shape.partitions) {
-                let Some(hw) = self
-                    .node(n)
-                    .and_then(|node| node.high_watermark(PartitionId(p)))
-                else {
-                    continue;
-                };
-                if let Err(v) = self.watermarks.observe(n, p, hw) {
-                    return Err(self.fail(v, Some(n)));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks the durable images in full when some disk's durable bytes changed other than by
-    /// growing since the last full check. Otherwise every byte checked then is still there, and
-    /// each batch acked since was checked durable at the moment its ack was sent.
-    fn check_images_if_rewritten(&mut self) -> Result<(), Box<Failure>> {
-        let now: Vec<_> = self
-            .nodes
-            .iter()
-            .map(|sn| Some(sn.disk.rewrites()))
-            .collect();
-        if now == self.checked_rewrites {
-            return Ok(());
-        }
-        self.check_images()?;
-        self.checked_rewrites = now;
-        Ok(())
-    }
-
     fn fault(&mut self, what: String) {
         self.trace.record(self.now, What::Fault { what });
     }
@@ -514,95 +410,6 @@ impl Sim {
         self.route_client(client, &mut out);
         self.client_out = out;
         self.after_client(client)
-    }
-
-    fn crash(&mut self, n: u32) {
-        let sn = &mut self.nodes[n as usize];
-        if sn.node.is_none() {
-            return;
-        }
-        sn.node = None;
-        sn.incarnation += 1;
-        let lost = sn.disk.crash(&mut self.rng);
-        self.stats.crashes += 1;
-        self.stats.last_crash = Some(self.now);
-        self.fault(format!("crash n{n}: {lost} unsynced bytes lost"));
-    }
-
-    /// Starts a crashed node. An injected I/O error may make one attempt fail (the fault is
-    /// one-shot); like a supervisor, the harness then tries again. Any other failure to open is
-    /// a broken invariant.
-    fn restart(&mut self, n: u32) -> Result<(), Box<Failure>> {
-        const ATTEMPTS: u32 = 3;
-        for attempt in 1..=ATTEMPTS {
-            let sn = &mut self.nodes[n as usize];
-            if sn.node.is_some() {
-                return Ok(());
-            }
-            let opened = Node::open(sn.config, &mut sn.disk);
-            self.flush_disk_calls(n);
-            let e = match opened {
-                Ok(node) => {
-                    let r = node.recovery();
-                    let what = format!(
-                        "restart n{n}: recovered {} entries, cut a torn tail of {} bytes, damaged {:?}",
-                        r.entries, r.truncated_bytes, r.damaged
-                    );
-                    self.nodes[n as usize].node = Some(node);
-                    self.fault(what);
-                    return Ok(());
-                }
-                Err(e) => e,
-            };
-            let injected = matches!(
-                &e,
-                NodeError::Wal(WalError::Disk(DiskError::Io { .. }))
-                    | NodeError::Meta(MetaError::Disk(DiskError::Io { .. }))
-            );
-            if !injected || attempt == ATTEMPTS {
-                return Err(self.fail(
-                    Violation::new(
-                        Invariant::Recovery,
-                        format!("restart of n{n}"),
-                        "the node recovers its WAL",
-                        e.to_string(),
-                    ),
-                    Some(n),
-                ));
-            }
-            self.fault(format!("restart n{n} failed ({e}); trying again"));
-        }
-        Ok(())
-    }
-
-    /// Flips one bit in the payload of a random synced, intact batch frame of node `n`.
-    fn corrupt(&mut self, n: u32) {
-        let frames = image::scan(&self.nodes[n as usize].disk);
-        let candidates: Vec<_> = frames
-            .iter()
-            .filter(|f| f.intact && f.header.payload_len > 0)
-            .collect();
-        if candidates.is_empty() {
-            return self.fault(format!("corrupt n{n}: no synced record to corrupt"));
-        }
-        let f = candidates[self.rng.below(candidates.len() as u64) as usize];
-        let pos = f.pos + HEADER_LEN + self.rng.below(u64::from(f.header.payload_len)) as usize;
-        let bit = self.rng.below(8) as u8;
-        let b = f.header.batch;
-        let file = f.file.clone();
-        self.nodes[n as usize].disk.flip_bit(&file, pos, bit);
-        // With one copy of the data, every copy is hit: those offsets may read back as corrupt.
-        if self.cfg.shape.nodes == 1 {
-            let excused = self.excused.entry(b.partition).or_default();
-            excused.extend(b.base_offset..b.base_offset + u64::from(b.count));
-        }
-        self.stats.corruptions += 1;
-        self.fault(format!(
-            "corrupt n{n}: bit {bit} of {file}@{pos} (partition {} offsets {}..{})",
-            b.partition,
-            b.base_offset,
-            b.base_offset + u64::from(b.count)
-        ));
     }
 
     /// Runs the event loop for `duration` ns of simulated time.
@@ -747,62 +554,6 @@ impl Sim {
         self.supervise(n)
     }
 
-    /// A node that stopped itself after a disk error is a process that exited: its supervisor
-    /// restarts it at once, and it recovers from its disk. Unsynced writes count as lost, since
-    /// after a failed fsync the page cache's state is unknown.
-    fn supervise(&mut self, n: u32) -> Result<(), Box<Failure>> {
-        let Some(why) = self.node(n).and_then(Node::failed).map(str::to_string) else {
-            return Ok(());
-        };
-        self.fault(format!("n{n} stopped ({why}); its supervisor restarts it"));
-        self.crash(n);
-        self.restart(n)
-    }
-
-    /// The checks made the moment a node answers, before the answer can be seen.
-    fn check_reply(
-        &self,
-        n: u32,
-        client: u32,
-        req: u64,
-        reply: &Reply,
-    ) -> Result<(), Box<Failure>> {
-        let sn = &self.nodes[n as usize];
-        let Some(node) = sn.node.as_ref() else {
-            return Ok(());
-        };
-        let checked = match (self.ops.get(&(client, req)), reply) {
-            (
-                Some(&OpInfo::Produce {
-                    partition,
-                    producer,
-                    seq,
-                }),
-                Reply::Produce(Ok(ok)),
-            ) => served::check_ack_synced(
-                node,
-                &sn.disk,
-                partition,
-                (producer, seq),
-                ok.base_offset,
-                self.excused.get(&partition).unwrap_or(&BTreeSet::new()),
-            ),
-            (Some(&OpInfo::Fetch { partition, .. }), Reply::Fetch(Ok(ok))) => {
-                match (ok.records.first(), ok.records.last()) {
-                    (Some(a), Some(b)) => served::check_served_committed(
-                        node,
-                        &sn.disk,
-                        partition,
-                        a.offset..b.offset + 1,
-                    ),
-                    _ => Ok(()),
-                }
-            }
-            _ => Ok(()),
-        };
-        checked.map_err(|v| self.fail(v, Some(n)))
-    }
-
     fn deliver_to_client(
         &mut self,
         from: Addr,
@@ -832,39 +583,6 @@ impl Sim {
             self.skip_corrupt(c, *req, offset, next)?;
         }
         self.after_client(c)
-    }
-
-    /// A consumer was told a batch is corrupt: allowed only where a fault was injected; it then
-    /// moves past the batch.
-    fn skip_corrupt(
-        &mut self,
-        c: u32,
-        req: u64,
-        offset: u64,
-        next: u64,
-    ) -> Result<(), Box<Failure>> {
-        let Some(&OpInfo::Fetch { partition, .. }) = self.ops.get(&(c, req)) else {
-            return Ok(());
-        };
-        let excused = self.excused.get(&partition);
-        if !excused.is_some_and(|e| (offset..next).all(|o| e.contains(&o))) {
-            return Err(self.fail(
-                Violation::new(
-                    Invariant::CrcIntegrity,
-                    format!("partition {partition} offsets {offset}..{next}"),
-                    "readable records: no fault was injected into them",
-                    "the node reports them corrupt",
-                ),
-                None,
-            ));
-        }
-        if let Some(rb) = self.readback.as_mut() {
-            rb.records.extend((offset..next).map(|o| (o, None)));
-        }
-        let p = u32::from(self.cfg.shape.producers);
-        self.consumers[(c - p) as usize].seek(PartitionId(partition), next);
-        self.consumer_next.insert((c, partition), next);
-        Ok(())
     }
 
     fn route_client(&mut self, client: u32, out: &mut Vec<ClientOutput>) {
@@ -923,227 +641,6 @@ impl Sim {
                 },
             );
         }
-    }
-
-    /// Feeds client `c`'s new history events to the reference model.
-    fn after_client(&mut self, c: u32) -> Result<(), Box<Failure>> {
-        let p = u32::from(self.cfg.shape.producers);
-        let events = if c < p {
-            self.producers[c as usize].drain_history()
-        } else {
-            self.consumers[(c - p) as usize].drain_history()
-        };
-        for e in events {
-            self.trace.record(
-                self.now,
-                What::History {
-                    line: history_line(&e),
-                },
-            );
-            self.observe(c, &e).map_err(|v| self.fail(v, None))?;
-            self.history.push(e);
-        }
-        Ok(())
-    }
-
-    fn observe(&mut self, c: u32, e: &HistoryEvent) -> Result<(), Violation> {
-        let key = (c, e.op);
-        match (&e.outcome, self.ops.get(&key).cloned()) {
-            (
-                Outcome::Invoke(Op::Produce {
-                    partition,
-                    producer,
-                    seq,
-                    records,
-                }),
-                _,
-            ) => {
-                self.oracle.invoke(partition.0, producer.0, *seq, records);
-                self.ops.insert(
-                    key,
-                    OpInfo::Produce {
-                        partition: partition.0,
-                        producer: producer.0,
-                        seq: *seq,
-                    },
-                );
-            }
-            (Outcome::Invoke(Op::Fetch { partition, offset }), _) => {
-                let expected = self
-                    .consumer_next
-                    .get(&(c, partition.0))
-                    .copied()
-                    .unwrap_or(0);
-                if *offset != expected {
-                    return Err(Violation::new(
-                        Invariant::Contiguous,
-                        format!("{} fetching {partition}", e.client),
-                        format!("the next fetch starts at offset {expected}, where the last ended"),
-                        format!("it starts at offset {offset}"),
-                    ));
-                }
-                self.ops.insert(
-                    key,
-                    OpInfo::Fetch {
-                        partition: partition.0,
-                        offset: *offset,
-                    },
-                );
-            }
-            (Outcome::Produced { base_offset }, Some(OpInfo::Produce { producer, seq, .. })) => {
-                self.stats.acked += 1;
-                self.oracle.acked(producer, seq, *base_offset)?;
-            }
-            (Outcome::Fail(_), Some(OpInfo::Produce { producer, seq, .. })) => {
-                self.stats.failed += 1;
-                self.oracle.failed(producer, seq)?;
-            }
-            (Outcome::Info(_), Some(OpInfo::Produce { producer, seq, .. })) => {
-                self.stats.indeterminate += 1;
-                self.oracle.indeterminate(producer, seq);
-            }
-            (Outcome::Fetched { records, .. }, Some(OpInfo::Fetch { partition, offset })) => {
-                self.stats.fetches += 1;
-                let recs: Vec<_> = records
-                    .iter()
-                    .map(|r| (r.offset, r.value.clone()))
-                    .collect();
-                self.oracle.fetched(partition, offset, &recs)?;
-                if let Some(last) = records.last() {
-                    self.consumer_next.insert((c, partition), last.offset + 1);
-                }
-                if let Some(rb) = self.readback.as_mut() {
-                    if c == u32::from(self.cfg.shape.producers)
-                        + u32::from(self.cfg.shape.consumers)
-                    {
-                        rb.done = records.is_empty();
-                        rb.records
-                            .extend(recs.into_iter().map(|(o, v)| (o, Some(v))));
-                    }
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Invariants 1 and 2 on every node's durable image, in full.
-    pub fn check_images(&self) -> Result<(), Box<Failure>> {
-        let mut images = Vec::new();
-        for (n, sn) in self.nodes.iter().enumerate() {
-            let frames = image::scan(&sn.disk);
-            durability::check_contiguous(n as u32, &frames, u32::from(self.cfg.shape.partitions))
-                .map_err(|v| self.fail(v, Some(n as u32)))?;
-            images.push(image::index(&frames));
-        }
-        let none = BTreeSet::new();
-        for (partition, producer, seq, base_offset, count) in self.oracle.acked_batches() {
-            let batch = AckedBatch {
-                partition,
-                producer,
-                seq,
-                base_offset,
-                count,
-            };
-            let excused = self.excused.get(&partition).unwrap_or(&none);
-            durability::check_acked_durable(&images, &batch, excused)
-                .map_err(|v| self.fail(v, None))?;
-        }
-        Ok(())
-    }
-
-    /// The clients with an operation in flight, as "c0", "c4".
-    pub fn busy_clients(&self) -> Vec<String> {
-        let producers = self
-            .producers
-            .iter()
-            .filter(|p| !p.is_idle())
-            .map(|p| p.client());
-        let consumers = self
-            .consumers
-            .iter()
-            .filter(|c| !c.is_idle())
-            .map(|c| c.client());
-        producers.chain(consumers).map(|c| c.to_string()).collect()
-    }
-
-    fn clients_idle(&self) -> bool {
-        self.producers.iter().all(Producer::is_idle) && self.consumers.iter().all(Consumer::is_idle)
-    }
-
-    /// Heals everything, lets the cluster settle, reads every partition back from offset 0 and
-    /// checks it against the reference model.
-    pub fn finish(&mut self) -> Result<RunReport, Box<Failure>> {
-        self.transition = None;
-        self.fault("heal: restart every node, free every disk, heal the network".into());
-        for n in 0..self.nodes.len() as u32 {
-            self.nodes[n as usize].disk.set_quota(None);
-            self.restart(n)?;
-        }
-        self.net.heal();
-        let limit = self.now + self.cfg.settle_limit;
-        while !self.clients_idle() {
-            if self.now >= limit {
-                return Err(self.fail(
-                    Violation::new(
-                        Invariant::Liveness,
-                        "clients after healing",
-                        format!("every client idle within {}", Time(self.cfg.settle_limit)),
-                        "some client still has an operation in flight",
-                    ),
-                    None,
-                ));
-            }
-            self.run_for(10 * Time::MILLI)?;
-        }
-        self.check_images()?;
-        for partition in 0..u32::from(self.cfg.shape.partitions) {
-            self.read_back(partition, limit + self.cfg.settle_limit)?;
-        }
-        Ok(RunReport {
-            events: self.trace.len(),
-            sim_time: self.now,
-            trace_hash: self.trace.hash(),
-            stats: self.stats.clone(),
-        })
-    }
-
-    fn read_back(&mut self, partition: u32, limit: Time) -> Result<(), Box<Failure>> {
-        let reader = u32::from(self.cfg.shape.consumers);
-        let client = u32::from(self.cfg.shape.producers) + reader;
-        self.consumers[reader as usize].seek(PartitionId(partition), 0);
-        self.consumer_next.insert((client, partition), 0);
-        self.readback = Some(ReadBack {
-            records: Vec::new(),
-            done: false,
-        });
-        while !self.readback.as_ref().is_some_and(|r| r.done) {
-            if self.now >= limit {
-                return Err(self.fail(
-                    Violation::new(
-                        Invariant::Liveness,
-                        format!("read-back of partition {partition}"),
-                        "the whole partition reads back once healed",
-                        format!(
-                            "the reader is stuck at offset {}",
-                            self.consumers[reader as usize].position(PartitionId(partition))
-                        ),
-                    ),
-                    None,
-                ));
-            }
-            if self.consumers[reader as usize].is_idle() {
-                self.fetch(reader, partition)?;
-            }
-            let next = self.queue.peek_time().unwrap_or(self.now).max(self.now);
-            self.run_for(next - self.now)?;
-        }
-        let records = self.readback.take().map(|r| r.records).unwrap_or_default();
-        let none = BTreeSet::new();
-        let excused = self.excused.get(&partition).unwrap_or(&none);
-        self.oracle
-            .final_check(partition, &records, excused)
-            .map_err(|v| self.fail(v, None))
     }
 
     /// Runs a whole script, then heals and checks the end state.

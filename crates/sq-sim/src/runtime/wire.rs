@@ -1,0 +1,80 @@
+//! What travels between clients and nodes, and how it is summarised for the trace and history.
+
+use super::*;
+
+/// A unique, self-describing record value: who produced it, then random padding.
+pub(super) fn record_value(rng: &mut SimRng, producer: u64, seq: u64, index: usize) -> Bytes {
+    let mut v = format!("p{producer}/s{seq}/r{index}|").into_bytes();
+    let pad = rng.below(48) as usize;
+    v.extend((0..pad).map(|_| b'a' + rng.below(26) as u8));
+    Bytes::from(v)
+}
+
+pub(super) fn msg_of(payload: &Payload) -> Msg {
+    match payload {
+        Payload::Request {
+            request: Request::Produce(p),
+            ..
+        } => Msg::Produce {
+            partition: p.partition.0,
+            producer: p.producer.0,
+            seq: p.seq,
+            records: p.records.len() as u32,
+        },
+        Payload::Request {
+            request: Request::Fetch(f),
+            ..
+        } => Msg::Fetch {
+            partition: f.partition.0,
+            offset: f.offset,
+        },
+        Payload::Reply {
+            reply: Reply::Produce(r),
+            ..
+        } => match r {
+            Ok(ok) => Msg::ProduceOk {
+                base_offset: ok.base_offset,
+            },
+            Err(e) => Msg::ProduceErr {
+                error: e.to_string(),
+            },
+        },
+        Payload::Reply {
+            reply: Reply::Fetch(r),
+            ..
+        } => match r {
+            Ok(ok) => Msg::FetchOk {
+                records: ok.records.len() as u32,
+                high_watermark: ok.high_watermark,
+            },
+            Err(e) => Msg::FetchErr {
+                error: e.to_string(),
+            },
+        },
+    }
+}
+
+pub(super) fn history_line(e: &HistoryEvent) -> String {
+    let what = match &e.outcome {
+        Outcome::Invoke(Op::Produce {
+            partition,
+            producer,
+            seq,
+            records,
+        }) => format!(
+            "invoke produce {producer} seq {seq} → {partition} ×{}",
+            records.len()
+        ),
+        Outcome::Invoke(Op::Fetch { partition, offset }) => {
+            format!("invoke fetch {partition} from {offset}")
+        }
+        Outcome::Produced { base_offset } => format!("ok base_offset={base_offset}"),
+        Outcome::Fetched {
+            records,
+            high_watermark,
+        } => format!("ok {} records, hw={high_watermark}", records.len()),
+        Outcome::Fail(m) => format!("fail {m}"),
+        Outcome::Info(m) => format!("info {m}"),
+    };
+    format!("{} op {} {what}", e.client, e.op)
+}
