@@ -119,6 +119,18 @@ impl ClusterModel {
         }
     }
 
+    /// Checks that each transition of `script` can be applied in turn, from this state. `Err`
+    /// gives the index of the first that cannot (an id out of range, say).
+    pub fn check_script(mut self, script: &[Transition]) -> Result<(), usize> {
+        for (i, t) in script.iter().enumerate() {
+            if !self.allows(t) {
+                return Err(i);
+            }
+            self.apply(t);
+        }
+        Ok(())
+    }
+
     /// The state after `t`.
     pub fn apply(&mut self, t: &Transition) {
         match *t {

@@ -50,6 +50,11 @@ impl Consumer {
         self.session.is_idle()
     }
 
+    /// When the fetch in flight was invoked, if one is.
+    pub fn in_flight_since(&self) -> Option<Time> {
+        self.session.in_flight_since()
+    }
+
     /// The client id.
     pub fn client(&self) -> ClientId {
         self.session.client()
@@ -96,7 +101,8 @@ impl Consumer {
         match result {
             Ok(ok) => {
                 if let Some(last) = ok.records.last() {
-                    self.positions.insert(partition, last.offset + 1);
+                    self.positions
+                        .insert(partition, last.offset.saturating_add(1));
                 }
                 let outcome = Outcome::Fetched {
                     records: ok.records,

@@ -50,6 +50,11 @@ impl Producer {
         self.session.is_idle()
     }
 
+    /// When the produce in flight was invoked, if one is.
+    pub fn in_flight_since(&self) -> Option<Time> {
+        self.session.in_flight_since()
+    }
+
     /// The client id.
     pub fn client(&self) -> ClientId {
         self.session.client()

@@ -12,6 +12,7 @@ pub(crate) struct InFlight {
     pub op: u64,
     /// What is sent on every attempt.
     pub request: Request,
+    started: Time,
     attempts: u32,
     deadline: Time,
 }
@@ -47,6 +48,11 @@ impl Session {
         self.in_flight.is_none()
     }
 
+    /// When the operation in flight was invoked.
+    pub fn in_flight_since(&self) -> Option<Time> {
+        self.in_flight.as_ref().map(|f| f.started)
+    }
+
     /// Starts an operation: records its invocation and sends the first attempt.
     pub fn start(
         &mut self,
@@ -64,6 +70,7 @@ impl Session {
         self.in_flight = Some(InFlight {
             op,
             request,
+            started: now,
             attempts: 0,
             deadline: now,
         });

@@ -291,11 +291,13 @@ impl Node {
                 }
             }
         }
+        // Sized before encoding: the codec may assume every payload fits a frame.
+        let size: usize = p.records.iter().map(|r| 4 + r.len()).sum();
+        if size > MAX_PAYLOAD_LEN as usize {
+            return reply(out, Err(ProduceError::TooLarge(size)));
+        }
         self.scratch.clear();
         codec::encode_records(&p.records, &mut self.scratch);
-        if self.scratch.len() > MAX_PAYLOAD_LEN as usize {
-            return reply(out, Err(ProduceError::TooLarge(self.scratch.len())));
-        }
         let count = u32::try_from(p.records.len()).unwrap_or_else(|_| {
             panic!("invariant: a payload under MAX_PAYLOAD_LEN has < 2^32 records")
         });

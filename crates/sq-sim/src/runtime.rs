@@ -99,6 +99,8 @@ pub struct RunStats {
     pub corruptions: u64,
     /// When the last crash was injected.
     pub last_crash: Option<Time>,
+    /// When the end-of-run heal had settled (before the probe produces and the read-back).
+    pub healed_at: Option<Time>,
 }
 
 /// The outcome of a run that kept every invariant.
@@ -127,8 +129,8 @@ enum Payload {
 }
 
 enum Event {
-    /// `epoch`: the receiving node's incarnation when sent. A restarted node has new connections,
-    /// so what was sent to its previous incarnation is never delivered to it.
+    /// `epoch`: the incarnation of the node at either end when sent. A restarted node has new
+    /// connections, so nothing sent to or by its previous incarnation is delivered.
     Deliver {
         from: Addr,
         to: Addr,
@@ -152,6 +154,7 @@ enum OpInfo {
         partition: u32,
         producer: u64,
         seq: u64,
+        count: u32,
     },
     Fetch {
         partition: u32,
@@ -244,7 +247,9 @@ impl Sim {
             client_out: Vec::new(),
             cfg,
         };
-        sim.flush_disk_calls(0);
+        for n in 0..u32::from(shape.nodes) {
+            sim.flush_disk_calls(n);
+        }
         sim
     }
 
@@ -432,7 +437,7 @@ impl Sim {
                 payload,
             } => match to {
                 Addr::Node(n) => self.deliver_to_node(from, n, epoch, &payload),
-                Addr::Client(c) => self.deliver_to_client(from, c, &payload),
+                Addr::Client(c) => self.deliver_to_client(from, c, epoch, &payload),
             },
             Event::NodeTimer {
                 node,
@@ -558,8 +563,21 @@ impl Sim {
         &mut self,
         from: Addr,
         c: u32,
+        epoch: u64,
         payload: &Payload,
     ) -> Result<(), Box<Failure>> {
+        if let Addr::Node(n) = from {
+            if self.nodes[n as usize].incarnation != epoch {
+                self.trace.record(
+                    self.now,
+                    What::Drop {
+                        to: Addr::Client(c),
+                        why: "connection reset: the node restarted since it sent this",
+                    },
+                );
+                return Ok(());
+            }
+        }
         self.trace.record(
             self.now,
             What::Deliver {
@@ -615,9 +633,11 @@ impl Sim {
             },
         );
         if let Fate::Delivered(first, second) = fate {
-            let epoch = match to {
-                Addr::Node(n) => self.nodes[n as usize].incarnation,
-                Addr::Client(_) => 0,
+            // A connection lives as long as the node's process: tag each message with the
+            // incarnation of the node at either end.
+            let epoch = match (from, to) {
+                (_, Addr::Node(n)) | (Addr::Node(n), _) => self.nodes[n as usize].incarnation,
+                (Addr::Client(_), Addr::Client(_)) => 0,
             };
             let payload = std::rc::Rc::new(payload);
             if let Some(at) = second {

@@ -46,7 +46,8 @@ fn node_with_unsynced_batch() -> (Node, SimDisk) {
 #[test]
 fn ack_before_sync_fires_invariant_1() {
     let (node, disk) = node_with_unsynced_batch();
-    let err = served::check_ack_synced(&node, &disk, 0, (1, 0), 0, &BTreeSet::new()).unwrap_err();
+    let err =
+        served::check_ack_synced(&node, &disk, 0, (1, 0, 2), 0, &BTreeSet::new()).unwrap_err();
     assert_eq!(err.invariant, Invariant::AckedDurable);
     assert_eq!(err.subject, "partition 0 offset 0, acked to p1 (seq 0)");
     assert!(
@@ -258,5 +259,103 @@ fn a_falling_high_watermark_fires() {
             "a high watermark of at least 5",
             "4",
         )
+    );
+}
+
+#[test]
+fn a_consumer_fetch_that_skips_ahead_fires_invariant_2() {
+    use sq_sim::invariants::consumer::check_next_fetch;
+    assert_eq!(check_next_fetch(ClientId(3), PartitionId(0), 7, 7), Ok(()));
+    let err = check_next_fetch(ClientId(3), PartitionId(0), 7, 9).unwrap_err();
+    assert_eq!(
+        (err.invariant, err.actual.as_str()),
+        (Invariant::Contiguous, "it starts at offset 9")
+    );
+}
+
+#[test]
+fn a_corrupt_report_without_an_injected_fault_fires_invariant_3() {
+    use sq_sim::invariants::consumer::check_corrupt_excused;
+    let hit: BTreeSet<u64> = (4..6).collect();
+    assert_eq!(check_corrupt_excused(0, 4, 6, Some(&hit)), Ok(()));
+    let err = check_corrupt_excused(0, 4, 7, Some(&hit)).unwrap_err();
+    assert_eq!(err.invariant, Invariant::CrcIntegrity);
+    assert_eq!(
+        check_corrupt_excused(0, 0, 1, None).map_err(|v| v.invariant),
+        Err(Invariant::CrcIntegrity)
+    );
+}
+
+#[test]
+fn a_partly_visible_batch_fires_no_phantoms() {
+    let mut o = LogOracle::new();
+    o.invoke(0, 1, 0, &[v("a"), v("b")]);
+    let err = o
+        .final_check(0, &[(0, Some(v("a")))], &BTreeSet::new())
+        .unwrap_err();
+    assert_eq!(
+        (err.invariant, err.actual.as_str()),
+        (Invariant::NoPhantoms, "record 1 missing")
+    );
+}
+
+/// A slow network: every message takes 50 ms.
+fn slow_sim() -> Sim {
+    let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, 3);
+    cfg.latency = (50 * Time::MILLI, 50 * Time::MILLI);
+    cfg.settle_limit = 10 * Time::MILLI;
+    Sim::new(cfg)
+}
+
+fn produce_one() -> Transition {
+    Transition::Produce {
+        producer: 0,
+        partition: 0,
+        records: 1,
+        seed: 1,
+    }
+}
+
+#[test]
+fn an_operation_unanswered_in_a_healthy_cluster_fires_liveness() {
+    let mut sim = slow_sim();
+    sim.apply(0, &produce_one()).expect("sent");
+    sim.apply(1, &Transition::Run { ms: 5, seed: 0 })
+        .expect("runs");
+    assert!(sim.check_settled(Time::ZERO, 10 * Time::MILLI).is_ok());
+    let err = sim.check_settled(Time::ZERO, Time::MILLI).unwrap_err();
+    assert_eq!(err.violation.invariant, Invariant::Liveness);
+    // And at the end: a cluster that cannot settle within the limit fails the run.
+    let err = sim.finish().unwrap_err();
+    assert_eq!(err.violation.invariant, Invariant::Liveness);
+}
+
+#[test]
+fn a_node_that_cannot_recover_fires_recovery() {
+    let mut sim = Sim::new(SimConfig::new(ClusterShape::SINGLE_NODE, 5));
+    let script = [
+        produce_one(),
+        Transition::Run { ms: 30, seed: 2 },
+        produce_one(),
+        Transition::Run { ms: 30, seed: 3 },
+        Transition::Crash { node: 0, seed: 4 },
+    ];
+    for (i, t) in script.iter().enumerate() {
+        sim.apply(i, t).expect("a healthy run");
+    }
+    // Damage the first frame's header: synced data with a valid frame after it.
+    assert!(sim
+        .disk_mut(0)
+        .flip_bit("wal-00000000000000000001.log", 10, 1));
+    let err = sim
+        .apply(5, &Transition::Restart { node: 0, seed: 0 })
+        .unwrap_err();
+    assert_eq!(err.violation.invariant, Invariant::Recovery);
+    assert!(
+        err.violation
+            .actual
+            .contains("synced data is corrupt, not torn"),
+        "{}",
+        err.violation.actual
     );
 }

@@ -20,6 +20,14 @@ fn every_saved_counterexample_now_passes() {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let file = parse_script_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let seed = file.seed.unwrap_or(0);
+        let fits = sq_model::ClusterModel::new(sq_model::ClusterShape::SINGLE_NODE, seed)
+            .check_script(&file.transitions);
+        assert_eq!(
+            fits,
+            Ok(()),
+            "{}: a transition does not fit the cluster",
+            path.display()
+        );
         let cfg = script_config(&path.display().to_string(), seed);
         let mut sim = Sim::new(cfg);
         if let Err(f) = sim.run_script(&file.transitions) {

@@ -192,3 +192,42 @@ fn a_damaged_entry_is_kept_in_place_and_never_served() {
         Bytes::from(vec![3u8; 20])
     );
 }
+
+/// A header flip before later synced frames is corruption, not a torn tail: recovery refuses
+/// with a typed error instead of cutting off the acked entries after it.
+#[test]
+fn a_damaged_header_before_valid_frames_is_refused_not_truncated() {
+    let mut disk = SimDisk::new();
+    let mut wal = open(&mut disk);
+    for i in 1..=3u64 {
+        wal.append(&mut disk, 1, EntryKind::Batch, &meta(i), &[i as u8; 20])
+            .expect("room");
+    }
+    wal.sync(&mut disk).expect("sync");
+    let loc = wal.locate(2).expect("entry 2");
+    disk.flip_bit(&loc.file, loc.pos as usize + 10, 3);
+    match Wal::open(&mut disk, CONFIG) {
+        Err(WalError::Unrecoverable { pos, .. }) => assert_eq!(pos, loc.pos),
+        other => panic!("expected Unrecoverable, got {other:?}"),
+    }
+}
+
+/// Files that merely look like segments (unpadded, zero, out of range) are not the WAL's.
+#[test]
+fn odd_segment_names_are_ignored() {
+    let mut disk = SimDisk::new();
+    for name in [
+        "wal-0.log",
+        "wal-00000000000000000000.log",
+        "wal-+1.log",
+        "wal-18446744073709551615.log",
+    ] {
+        disk.append(name, b"not a frame").expect("no quota");
+        disk.sync(name).expect("sync");
+    }
+    let (wal, report) = Wal::open(&mut disk, CONFIG).expect("opens");
+    assert_eq!(
+        (wal.first_index(), wal.last_index(), report.entries),
+        (1, 0, 0)
+    );
+}

@@ -76,11 +76,22 @@ fn segment_name(first_index: u64) -> String {
     format!("{SEGMENT_PREFIX}{first_index:020}{SEGMENT_SUFFIX}")
 }
 
+/// The first index of a segment file, if `name` is exactly what [`segment_name`] writes for an
+/// index in `1..2^63` (so that index arithmetic can never overflow). Other files are not ours.
 fn parse_segment_name(name: &str) -> Option<u64> {
-    name.strip_prefix(SEGMENT_PREFIX)?
+    let index: u64 = name
+        .strip_prefix(SEGMENT_PREFIX)?
         .strip_suffix(SEGMENT_SUFFIX)?
         .parse()
-        .ok()
+        .ok()?;
+    ((1..1 << 63).contains(&index) && segment_name(index) == name).then_some(index)
+}
+
+/// The position of the first checked frame header at or after `from`, if any.
+fn next_valid_header(data: &[u8], from: usize) -> Option<usize> {
+    let magic = codec::FRAME_MAGIC.to_le_bytes();
+    (from..data.len().saturating_sub(HEADER_LEN - 1))
+        .find(|&q| data[q..q + 4] == magic && codec::decode_header(&data[q..]).is_ok())
 }
 
 /// True for the names of WAL segment files.
@@ -152,9 +163,29 @@ impl Wal {
             let rest = &data[pos..];
             let header = match codec::decode_header(rest) {
                 Ok(h) if rest.len() >= h.frame_len() => h,
-                // In the last segment, an unreadable header or a frame cut short is the torn
-                // tail of a write after the last sync: nothing in it was ever acknowledged.
-                _ if is_last => break,
+                // A checked header whose frame runs past the end: the last write, torn.
+                Ok(_) if is_last => break,
+                // Garbage at the end of the last segment is a torn write after the last sync,
+                // unless a valid frame follows it: then synced data was damaged, and the entries
+                // in between (their partitions and offsets unknown) cannot be rebuilt. Refuse
+                // rather than silently drop what follows.
+                Err(
+                    FrameError::Truncated { .. }
+                    | FrameError::BadMagic { .. }
+                    | FrameError::HeaderChecksum { .. },
+                ) if is_last => match next_valid_header(&data, pos + 1) {
+                    None => break,
+                    Some(q) => {
+                        return Err(WalError::Unrecoverable {
+                            file: name.to_string(),
+                            pos: pos as u64,
+                            detail: format!(
+                                "unreadable frame header followed by a valid frame at {q}: \
+                                 synced data is corrupt, not torn"
+                            ),
+                        })
+                    }
+                },
                 Ok(h) => {
                     return Err(WalError::Unrecoverable {
                         file: name.to_string(),
@@ -165,11 +196,13 @@ impl Wal {
                         ),
                     })
                 }
+                // Includes a header that passes its CRC but names an unknown kind or too large
+                // a payload: never a torn write.
                 Err(e) => {
                     return Err(WalError::Unrecoverable {
                         file: name.to_string(),
                         pos: pos as u64,
-                        detail: format!("frame header unreadable in a sealed segment: {e}"),
+                        detail: format!("frame header unreadable: {e}"),
                     })
                 }
             };

@@ -201,6 +201,18 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     let file = scenarios::parse_script_file(&read(path)?)
         .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?;
     let seed = seed.or(file.seed).unwrap_or(0);
+    let shape = ClusterShape::SINGLE_NODE;
+    if let Err(i) = sq_model::ClusterModel::new(shape, seed).check_script(&file.transitions) {
+        return Err(Exit::Input(format!(
+            "{}: transition {i} (`{}`) does not fit a cluster of {} node(s), {} partitions, {} producers, {} consumers",
+            path.display(),
+            file.transitions[i],
+            shape.nodes,
+            shape.partitions,
+            shape.producers,
+            shape.consumers
+        )));
+    }
     let cfg = scenarios::script_config(&path.display().to_string(), seed);
     let mut sim = Sim::new(cfg);
     if trace {

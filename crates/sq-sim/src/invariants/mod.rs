@@ -5,6 +5,7 @@
 //! Each checker is a pure function of the state it is shown, so `tests/invariants.rs` can show it
 //! firing on a doctored case.
 
+pub mod consumer;
 pub mod durability;
 pub mod image;
 pub mod served;

@@ -44,13 +44,15 @@ fn durable_batch(
     }
 }
 
-/// An ack of (`producer`, `seq`) at `base_offset` is sent only once that batch is synced, intact
-/// unless an injected fault has since hit it (its offsets are then `excused`).
+/// An ack of (`producer`, `seq`, `count` records) at `base_offset` is sent only once that batch
+/// is synced, intact unless an injected fault has since hit it (its offsets are then `excused`).
+/// The node says where the frame is; its bytes are read from the disk's synced data and decoded
+/// here, independently of the node.
 pub fn check_ack_synced(
     node: &Node,
     disk: &SimDisk,
     partition: u32,
-    (producer, seq): (u64, u64),
+    (producer, seq, count): (u64, u64, u32),
     base_offset: u64,
     excused: &BTreeSet<u64>,
 ) -> Result<(), Violation> {
@@ -58,7 +60,8 @@ pub fn check_ack_synced(
         format!("partition {partition} offset {base_offset}, acked to p{producer} (seq {seq})");
     match durable_batch(node, disk, partition, base_offset) {
         Ok((b, intact))
-            if (b.producer, b.seq, b.base_offset) == (producer, seq, base_offset)
+            if (b.producer, b.seq, b.base_offset, b.count)
+                == (producer, seq, base_offset, count)
                 && (intact || excused.contains(&base_offset)) =>
         {
             Ok(())
@@ -66,11 +69,12 @@ pub fn check_ack_synced(
         Ok((b, _)) => Err(Violation::new(
             Invariant::AckedDurable,
             subject,
-            format!("p{producer} seq {seq} synced at offset {base_offset}"),
+            format!("p{producer} seq {seq} ({count} records) synced at offset {base_offset}"),
             format!(
-                "p{} seq {} synced at offset {}, payload {}",
+                "p{} seq {} ({} records) synced at offset {}, payload {}",
                 b.producer,
                 b.seq,
+                b.count,
                 b.base_offset,
                 if b.producer == producer && b.seq == seq {
                     "corrupt"

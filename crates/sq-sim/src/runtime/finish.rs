@@ -5,17 +5,39 @@ use super::*;
 impl Sim {
     /// The clients with an operation in flight, as "c0", "c4".
     pub fn busy_clients(&self) -> Vec<String> {
+        self.in_flight().map(|(c, _)| c.to_string()).collect()
+    }
+
+    /// Every client with an operation in flight, and when it was invoked.
+    pub fn in_flight(&self) -> impl Iterator<Item = (ClientId, Time)> + '_ {
         let producers = self
             .producers
             .iter()
-            .filter(|p| !p.is_idle())
-            .map(|p| p.client());
+            .filter_map(|p| Some((p.client(), p.in_flight_since()?)));
         let consumers = self
             .consumers
             .iter()
-            .filter(|c| !c.is_idle())
-            .map(|c| c.client());
-        producers.chain(consumers).map(|c| c.to_string()).collect()
+            .filter_map(|c| Some((c.client(), c.in_flight_since()?)));
+        producers.chain(consumers)
+    }
+
+    /// Liveness: every operation in flight has had `bound` ns of a healthy cluster (healthy since
+    /// `healthy_since`) to finish; `Err` names the first that has not.
+    pub fn check_settled(&self, healthy_since: Time, bound: u64) -> Result<(), Box<Failure>> {
+        for (client, started) in self.in_flight() {
+            let due = started.max(healthy_since) + bound;
+            if self.now > due {
+                return Err(self.failure(Violation::new(
+                    Invariant::Liveness,
+                    format!("{client}'s operation invoked at {started}"),
+                    format!(
+                        "an answer by {due}: the cluster has been healthy since {healthy_since}"
+                    ),
+                    format!("still in flight at {}", self.now),
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn clients_idle(&self) -> bool {
@@ -48,6 +70,8 @@ impl Sim {
             self.run_for(10 * Time::MILLI)?;
         }
         self.check_images()?;
+        self.stats.healed_at = Some(self.now);
+        self.probe(limit)?;
         for partition in 0..u32::from(self.cfg.shape.partitions) {
             self.read_back(partition, limit + self.cfg.settle_limit)?;
         }
@@ -57,6 +81,34 @@ impl Sim {
             trace_hash: self.trace.hash(),
             stats: self.stats.clone(),
         })
+    }
+
+    /// A healed cluster must ack a produce: each producer sends one more batch, and each must be
+    /// acked (not refused, not left indeterminate) before `limit`.
+    fn probe(&mut self, limit: Time) -> Result<(), Box<Failure>> {
+        let partitions = u32::from(self.cfg.shape.partitions);
+        for p in 0..u32::from(self.cfg.shape.producers) {
+            self.produce(p, p % partitions, 1)?;
+        }
+        while !self.clients_idle() && self.now < limit {
+            self.run_for(10 * Time::MILLI)?;
+        }
+        for p in 0..self.producers.len() {
+            let client = self.producers[p].client();
+            let last = self.history.iter().rev().find(|e| e.client == client);
+            if !matches!(last.map(|e| &e.outcome), Some(Outcome::Produced { .. })) {
+                return Err(self.failure(Violation::new(
+                    Invariant::Liveness,
+                    format!("{client}'s probe produce after the heal"),
+                    "acked: the healed cluster serves every producer",
+                    match last {
+                        Some(e) => format!("{:?}", e.outcome),
+                        None => "nothing".to_string(),
+                    },
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn read_back(&mut self, partition: u32, limit: Time) -> Result<(), Box<Failure>> {

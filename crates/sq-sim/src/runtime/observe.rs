@@ -1,6 +1,7 @@
 //! Feeding the clients' history to the reference model, event by event.
 
 use super::*;
+use crate::invariants::consumer;
 
 impl Sim {
     /// Feeds client `c`'s new history events to the reference model.
@@ -43,6 +44,7 @@ impl Sim {
                         partition: partition.0,
                         producer: producer.0,
                         seq: *seq,
+                        count: records.len() as u32,
                     },
                 );
             }
@@ -52,14 +54,7 @@ impl Sim {
                     .get(&(c, partition.0))
                     .copied()
                     .unwrap_or(0);
-                if *offset != expected {
-                    return Err(Violation::new(
-                        Invariant::Contiguous,
-                        format!("{} fetching {partition}", e.client),
-                        format!("the next fetch starts at offset {expected}, where the last ended"),
-                        format!("it starts at offset {offset}"),
-                    ));
-                }
+                consumer::check_next_fetch(e.client, *partition, expected, *offset)?;
                 self.ops.insert(
                     key,
                     OpInfo::Fetch {
@@ -117,18 +112,8 @@ impl Sim {
         let Some(&OpInfo::Fetch { partition, .. }) = self.ops.get(&(c, req)) else {
             return Ok(());
         };
-        let excused = self.excused.get(&partition);
-        if !excused.is_some_and(|e| (offset..next).all(|o| e.contains(&o))) {
-            return Err(self.fail(
-                Violation::new(
-                    Invariant::CrcIntegrity,
-                    format!("partition {partition} offsets {offset}..{next}"),
-                    "readable records: no fault was injected into them",
-                    "the node reports them corrupt",
-                ),
-                None,
-            ));
-        }
+        consumer::check_corrupt_excused(partition, offset, next, self.excused.get(&partition))
+            .map_err(|v| self.fail(v, None))?;
         if let Some(rb) = self.readback.as_mut() {
             rb.records.extend((offset..next).map(|o| (o, None)));
         }
