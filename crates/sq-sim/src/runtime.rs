@@ -318,8 +318,8 @@ impl Sim {
 
     fn flush_disk_calls(&mut self, n: u32) {
         let calls: Vec<_> = self.nodes[n as usize].disk.drain_calls().collect();
-        for c in calls {
-            self.trace.record(self.now, What::Disk(c));
+        for call in calls {
+            self.trace.record(self.now, What::Disk { node: n, call });
         }
     }
 

@@ -92,7 +92,13 @@ pub enum What {
         why: &'static str,
     },
     /// A node called its disk.
-    Disk(DiskCall),
+    Disk {
+        /// Whose disk.
+        node: u32,
+        /// The call.
+        #[serde(flatten)]
+        call: DiskCall,
+    },
     /// A timer fired.
     Timer {
         /// Whose.
@@ -150,8 +156,12 @@ impl fmt::Display for TraceEvent {
             }
             What::Deliver { from, to, msg } => write!(f, "{to:<3} <- {from} {msg:?}"),
             What::Drop { to, why } => write!(f, "{to:<3} dropped: {why}"),
-            What::Disk(c) => {
-                write!(f, "disk {} {}@{} len={}", c.op, c.file, c.at, c.len)?;
+            What::Disk { node, call: c } => {
+                write!(
+                    f,
+                    "n{node:<2} disk {} {}@{} len={}",
+                    c.op, c.file, c.at, c.len
+                )?;
                 match c.error {
                     Some(e) => write!(f, " -> {e}"),
                     None => Ok(()),
