@@ -214,8 +214,12 @@ impl Trace {
         }
     }
 
-    /// Sends every later event to `sink` as well.
-    pub fn set_sink(&mut self, sink: TraceSink) {
+    /// Sends every event to `sink` as well: at once those recorded so far (when the ring still
+    /// holds them all), then each later one as it is recorded.
+    pub fn set_sink(&mut self, mut sink: TraceSink) {
+        if self.ring.len() as u64 == self.count {
+            self.ring.iter().for_each(&mut sink);
+        }
         self.sink = Some(sink);
     }
 

@@ -169,9 +169,8 @@ fn no_space_rolls_back_and_recovers() {
     );
 }
 
-/// A payload flip is a known hole: the entry reads as corrupt, the ones after it survive.
-#[test]
-fn a_damaged_entry_is_kept_in_place_and_never_served() {
+/// A disk holding three synced entries of 20 bytes, and where entry 2 lies.
+fn three_synced_entries() -> (SimDisk, sq_storage::FrameLocation) {
     let mut disk = SimDisk::new();
     let mut wal = open(&mut disk);
     for i in 1..=3u64 {
@@ -180,6 +179,13 @@ fn a_damaged_entry_is_kept_in_place_and_never_served() {
     }
     wal.sync(&mut disk).expect("sync");
     let loc = wal.locate(2).expect("entry 2");
+    (disk, loc)
+}
+
+/// A payload flip is a known hole: the entry reads as corrupt, the ones after it survive.
+#[test]
+fn a_damaged_entry_is_kept_in_place_and_never_served() {
+    let (mut disk, loc) = three_synced_entries();
     disk.flip_bit(&loc.file, (loc.pos + loc.len - 3) as usize, 0);
     let (mut wal, report) = Wal::open(&mut disk, CONFIG).expect("recoverable");
     assert_eq!(report.damaged, vec![2]);
@@ -197,14 +203,7 @@ fn a_damaged_entry_is_kept_in_place_and_never_served() {
 /// with a typed error instead of cutting off the acked entries after it.
 #[test]
 fn a_damaged_header_before_valid_frames_is_refused_not_truncated() {
-    let mut disk = SimDisk::new();
-    let mut wal = open(&mut disk);
-    for i in 1..=3u64 {
-        wal.append(&mut disk, 1, EntryKind::Batch, &meta(i), &[i as u8; 20])
-            .expect("room");
-    }
-    wal.sync(&mut disk).expect("sync");
-    let loc = wal.locate(2).expect("entry 2");
+    let (mut disk, loc) = three_synced_entries();
     disk.flip_bit(&loc.file, loc.pos as usize + 10, 3);
     match Wal::open(&mut disk, CONFIG) {
         Err(WalError::Unrecoverable { pos, .. }) => assert_eq!(pos, loc.pos),

@@ -12,6 +12,13 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
+/// Prints a line to stdout; a closed pipe (`sq-sim … | head`) is not an error worth a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// The deterministic simulator of sq.
 #[derive(Parser)]
 #[command(name = "sq-sim", version, about)]
@@ -132,14 +139,14 @@ fn run(
         let wall = start.elapsed();
         return match result {
             Ok(r) => {
-                println!(
+                out!(
                     "{} seed {seed}: ok · {} events · {} simulated · {:.3}s wall",
                     s.id,
                     r.events,
                     r.sim_time,
                     wall.as_secs_f64()
                 );
-                println!("trace hash: {:016x}", r.trace_hash);
+                out!("trace hash: {:016x}", r.trace_hash);
                 Ok(())
             }
             Err(f) => Err(Exit::Violation(f)),
@@ -157,9 +164,14 @@ fn run(
         };
         plan.push((s, seeds));
     }
-    println!(
+    out!(
         "{:<9} {:>5} {:>9} {:>12} {:>10}  {:<16}  verdict",
-        "scenario", "seeds", "events", "sim time", "wall", "trace hash"
+        "scenario",
+        "seeds",
+        "events",
+        "sim time",
+        "wall",
+        "trace hash"
     );
     let mut first_failure = None;
     for (s, seeds) in plan {
@@ -177,7 +189,7 @@ fn run(
                 failed = r.err();
             }
         }
-        println!(
+        out!(
             "{:<9} {:>5} {:>9} {:>11.3}s {:>9.3}s  {:016x}  {}",
             s.id,
             seeds.len(),
@@ -219,14 +231,14 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
         sim.set_trace_sink(sink(json));
     }
     let report = sim.run_script(&file.transitions).map_err(Exit::Violation)?;
-    println!(
+    out!(
         "{}: ok · {} transitions · {} events · {} simulated",
         path.display(),
         file.transitions.len(),
         report.events,
         report.sim_time
     );
-    println!("trace hash: {:016x}", report.trace_hash);
+    out!("trace hash: {:016x}", report.trace_hash);
     Ok(())
 }
 
@@ -254,7 +266,7 @@ fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
             }
         }
     }
-    println!(
+    out!(
         "swarm: {seeds} seeds from {start} ok · {events} events · {:.3}s simulated · {:.3}s wall",
         sim_ns as f64 / 1e9,
         begin.elapsed().as_secs_f64()
@@ -263,12 +275,17 @@ fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
 }
 
 fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
-    println!(
+    out!(
         "{:<34} {:>10} {:>11} {:>9} {:>13} {:>14}",
-        "workload", "events", "sim time", "wall", "events/s", "sim s/wall s"
+        "workload",
+        "events",
+        "sim time",
+        "wall",
+        "events/s",
+        "sim s/wall s"
     );
     let row = |name: &str, c: bench::Counts, wall: f64| {
-        println!(
+        out!(
             "{:<34} {:>10} {:>10.3}s {:>8.3}s {:>13.0} {:>14.1}",
             name,
             c.events,
