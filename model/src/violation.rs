@@ -13,12 +13,6 @@ pub enum Invariant {
     /// 3: every record served was CRC-checked: no client receives a record other than the one
     /// produced at that offset.
     CrcIntegrity,
-    /// 4: consumer group offsets never regress, an acked commit is never lost.
-    GroupOffsets,
-    /// 5: after the network heals, replicas converge.
-    Convergence,
-    /// 6: the WAL is never trimmed before the object store confirmed the range.
-    TrimAfterUpload,
     /// One producer sequence at one offset only.
     NoDuplicates,
     /// Every record read was produced, and not by a produce that definitely failed.
@@ -46,9 +40,6 @@ impl Invariant {
             Invariant::AckedDurable => Some(1),
             Invariant::Contiguous => Some(2),
             Invariant::CrcIntegrity => Some(3),
-            Invariant::GroupOffsets => Some(4),
-            Invariant::Convergence => Some(5),
-            Invariant::TrimAfterUpload => Some(6),
             _ => None,
         }
     }
@@ -59,9 +50,6 @@ impl Invariant {
             Invariant::AckedDurable => "no acked record is ever lost",
             Invariant::Contiguous => "offsets are contiguous, without gaps",
             Invariant::CrcIntegrity => "every record served is the one produced at that offset",
-            Invariant::GroupOffsets => "consumer group offsets never regress",
-            Invariant::Convergence => "replicas converge after the network heals",
-            Invariant::TrimAfterUpload => "the WAL is never trimmed before the store confirmed it",
             Invariant::NoDuplicates => "one producer sequence at one offset only",
             Invariant::NoPhantoms => "no phantom records",
             Invariant::AckedOffsetIsReadOffset => "the acked offset is the read offset",

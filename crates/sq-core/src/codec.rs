@@ -25,24 +25,21 @@ pub const MAX_PAYLOAD_LEN: u32 = 16 << 20;
 /// What a log entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EntryKind {
-    /// A produced batch of records for one partition.
+    /// A produced batch of records for one partition. (Replication will add a leader's
+    /// term-start entry; the kind byte leaves room for it.)
     Batch,
-    /// An empty entry a leader appends at the start of its term.
-    Noop,
 }
 
 impl EntryKind {
     fn to_byte(self) -> u8 {
         match self {
             EntryKind::Batch => 1,
-            EntryKind::Noop => 2,
         }
     }
 
     fn from_byte(b: u8) -> Option<EntryKind> {
         match b {
             1 => Some(EntryKind::Batch),
-            2 => Some(EntryKind::Noop),
             _ => None,
         }
     }

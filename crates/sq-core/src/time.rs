@@ -17,11 +17,6 @@ impl Time {
     /// One second, in nanoseconds.
     pub const SECOND: u64 = 1_000_000_000;
 
-    /// A time `ms` milliseconds after the start.
-    pub const fn from_millis(ms: u64) -> Time {
-        Time(ms * Self::MILLI)
-    }
-
     /// Nanoseconds since the start.
     pub const fn nanos(self) -> u64 {
         self.0

@@ -82,11 +82,6 @@ impl SimDisk {
         self.quota = quota;
     }
 
-    /// The current quota.
-    pub fn quota(&self) -> Option<u64> {
-        self.quota
-    }
-
     /// Takes the calls recorded since the last time.
     pub fn drain_calls(&mut self) -> std::vec::Drain<'_, DiskCall> {
         self.calls.drain(..)

@@ -88,3 +88,27 @@ impl Network {
         Fate::Delivered(first, second)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn a_blocked_link_delivers_nothing_one_way_until_healed() {
+        let mut net = Network::new(100, 200);
+        let mut rng = SimRng::new(1);
+        let (a, b) = (Addr::Client(0), Addr::Node(0));
+        net.block(a, b);
+        assert_eq!(net.transmit(&mut rng, Time::ZERO, a, b), Fate::Blocked);
+        assert!(matches!(
+            net.transmit(&mut rng, Time::ZERO, b, a),
+            Fate::Delivered(t, None) if (100..=200).contains(&t.nanos())
+        ));
+        net.heal();
+        assert!(matches!(
+            net.transmit(&mut rng, Time::ZERO, a, b),
+            Fate::Delivered(..)
+        ));
+    }
+}

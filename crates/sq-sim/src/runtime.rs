@@ -263,11 +263,6 @@ impl Sim {
         self.now
     }
 
-    /// The trace so far.
-    pub fn trace(&self) -> &Trace {
-        &self.trace
-    }
-
     /// The whole client history so far.
     pub fn history(&self) -> &[HistoryEvent] {
         &self.history
@@ -293,11 +288,6 @@ impl Sim {
         &mut self.nodes[n as usize].disk
     }
 
-    /// The reference model, for doctored-state tests of the checkers.
-    pub fn oracle_mut(&mut self) -> &mut LogOracle {
-        &mut self.oracle
-    }
-
     /// A failure for `violation` at this point of the run, with its diagnostics.
     pub fn failure(&self, violation: Violation) -> Box<Failure> {
         self.fail(violation, None)
@@ -317,8 +307,7 @@ impl Sim {
     }
 
     fn flush_disk_calls(&mut self, n: u32) {
-        let calls: Vec<_> = self.nodes[n as usize].disk.drain_calls().collect();
-        for call in calls {
+        for call in self.nodes[n as usize].disk.drain_calls() {
             self.trace.record(self.now, What::Disk { node: n, call });
         }
     }
@@ -391,12 +380,12 @@ impl Sim {
         if !p.is_idle() {
             return Ok(());
         }
-        let seq = self.stats.produces;
+        let batch = self.stats.produces;
         let values = (0..usize::from(records))
-            .map(|i| record_value(&mut self.rng, u64::from(producer), seq, i))
+            .map(|i| record_value(&mut self.rng, u64::from(producer), batch, i))
             .collect();
         let mut out = std::mem::take(&mut self.client_out);
-        // The producer numbers its batches itself; the value names the harness's own counter.
+        // Cannot be Busy: the producer was checked idle above.
         let _ = p.produce(self.now, PartitionId(partition), values, &mut out);
         self.stats.produces += 1;
         self.route_client(producer, &mut out);

@@ -53,11 +53,6 @@ pub enum Msg {
         /// The error.
         error: String,
     },
-    /// A benchmark ping or pong.
-    Echo {
-        /// The number carried.
-        n: u64,
-    },
 }
 
 /// One event.

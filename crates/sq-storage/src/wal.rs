@@ -257,11 +257,6 @@ impl Wal {
         self.slot(index).map(|s| &s.header)
     }
 
-    /// Whether entry `index` failed its payload CRC at recovery.
-    pub fn is_damaged(&self, index: u64) -> bool {
-        self.slot(index).is_some_and(|s| s.damaged)
-    }
-
     fn slot(&self, index: u64) -> Option<&Slot> {
         index
             .checked_sub(self.first_index)

@@ -2,9 +2,10 @@
 
 use super::*;
 
-/// A unique, self-describing record value: who produced it, then random padding.
-pub(super) fn record_value(rng: &mut SimRng, producer: u64, seq: u64, index: usize) -> Bytes {
-    let mut v = format!("p{producer}/s{seq}/r{index}|").into_bytes();
+/// A unique, self-describing record value: the producer, the harness's batch number (not the
+/// producer's sequence), the record's place in the batch, then random padding.
+pub(super) fn record_value(rng: &mut SimRng, producer: u64, batch: u64, index: usize) -> Bytes {
+    let mut v = format!("p{producer}/b{batch}/r{index}|").into_bytes();
     let pad = rng.below(48) as usize;
     v.extend((0..pad).map(|_| b'a' + rng.below(26) as u8));
     Bytes::from(v)
