@@ -1,5 +1,7 @@
 //! The idempotent producer: one batch in flight, retried with the same sequence until it is
-//! acked, definitely refused, or the attempts run out (then it is indeterminate).
+//! acked, definitely refused, or the attempts run out (then it is indeterminate). Sequences never
+//! repeat; after any batch that was not acked the producer starts a new epoch, so the node can
+//! tell a deliberate gap (the abandoned batch) from one that skips ahead.
 
 use crate::history::{Op, Outcome};
 use crate::session::Session;
@@ -31,6 +33,7 @@ impl Default for ProducerConfig {
 #[derive(Clone, Debug)]
 pub struct Producer {
     producer: ProducerId,
+    epoch: u32,
     next_seq: u64,
     session: Session,
 }
@@ -40,6 +43,7 @@ impl Producer {
     pub fn new(client: ClientId, producer: ProducerId, config: ProducerConfig) -> Producer {
         Producer {
             producer,
+            epoch: 0,
             next_seq: 0,
             session: Session::new(client, config.retry_after, config.max_attempts),
         }
@@ -78,6 +82,7 @@ impl Producer {
         let request = Request::Produce(ProduceRequest {
             partition,
             producer: self.producer,
+            epoch: self.epoch,
             seq,
             records,
         });
@@ -98,16 +103,24 @@ impl Producer {
             Ok(ok) => Outcome::Produced {
                 base_offset: ok.base_offset,
             },
-            Err(e) if e.definiteness() == Definiteness::Definite => Outcome::Fail(e.to_string()),
+            Err(e) if e.definiteness() == Definiteness::Definite => {
+                self.epoch += 1;
+                Outcome::Fail(e.to_string())
+            }
             // Indeterminate: the batch may be in the log; retrying with the same sequence is safe.
             Err(_) => return,
         };
         self.session.finish(now, outcome);
     }
 
-    /// Handles a timer: resends the batch, or gives up once the attempts are spent.
+    /// Handles a timer: resends the batch, or gives up once the attempts are spent (and then
+    /// starts a new epoch, as after any batch that was not acked).
     pub fn on_timer(&mut self, now: Time, out: &mut Vec<ClientOutput>) {
+        let busy = !self.session.is_idle();
         self.session.on_timer(now, out);
+        if busy && self.session.is_idle() {
+            self.epoch += 1;
+        }
     }
 
     /// Takes the history recorded since the last call.
@@ -133,13 +146,13 @@ mod tests {
         )
     }
 
-    fn sent_seqs(out: &[ClientOutput]) -> Vec<u64> {
+    fn sent_seqs(out: &[ClientOutput]) -> Vec<(u32, u64)> {
         out.iter()
             .filter_map(|o| match o {
                 ClientOutput::Send {
                     request: Request::Produce(p),
                     ..
-                } => Some(p.seq),
+                } => Some((p.epoch, p.seq)),
                 _ => None,
             })
             .collect()
@@ -158,7 +171,7 @@ mod tests {
         assert_eq!(op, Ok(0));
         p.on_timer(Time(5), &mut out); // not yet due
         p.on_timer(Time(10), &mut out);
-        assert_eq!(sent_seqs(&out), vec![0, 0]);
+        assert_eq!(sent_seqs(&out), vec![(0, 0), (0, 0)]);
         p.on_timer(Time(20), &mut out);
         assert!(p.is_idle());
         let last = p.drain_history().pop().map(|e| e.outcome);
@@ -166,10 +179,10 @@ mod tests {
             last,
             Some(Outcome::Info("no answer after 2 attempts".into()))
         );
-        // The next batch gets the next sequence.
+        // The next batch gets the next sequence, in a new epoch: the last one was not acked.
         out.clear();
         let _ = p.produce(Time(30), PartitionId(0), vec![], &mut out);
-        assert_eq!(sent_seqs(&out), vec![1]);
+        assert_eq!(sent_seqs(&out), vec![(1, 1)]);
     }
 
     #[test]
@@ -193,5 +206,11 @@ mod tests {
         // A late ack for an operation no longer in flight is ignored.
         p.on_reply(Time(3), 0, Reply::Produce(Ok(ProduceOk { base_offset: 0 })));
         assert_eq!(p.drain_history(), vec![]);
+        // After a definite failure, a new epoch; after an ack, the same one.
+        out.clear();
+        let _ = p.produce(Time(4), PartitionId(0), vec![], &mut out);
+        p.on_reply(Time(5), 1, Reply::Produce(Ok(ProduceOk { base_offset: 0 })));
+        let _ = p.produce(Time(6), PartitionId(0), vec![], &mut out);
+        assert_eq!(sent_seqs(&out), vec![(1, 1), (1, 2)]);
     }
 }

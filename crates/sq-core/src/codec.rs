@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! magic u32 | payload_len u32 | term u64 | index u64 | kind u8
-//! | partition u32 | base_offset u64 | count u32 | producer u64 | seq u64      (the batch header)
+//! | partition u32 | base_offset u64 | count u32 | producer u64 | epoch u32 | seq u64
+//!                                                            (the batch header)
 //! | payload_crc u32 | header_crc u32 | payload (payload_len bytes)
 //! ```
 //!
@@ -18,7 +19,7 @@ use thiserror::Error;
 /// The first four bytes of every frame: "SQWF".
 pub const FRAME_MAGIC: u32 = 0x5351_5746;
 /// The size of a frame header in bytes.
-pub const HEADER_LEN: usize = 4 + 4 + 8 + 8 + 1 + 4 + 8 + 4 + 8 + 8 + 4 + 4;
+pub const HEADER_LEN: usize = 4 + 4 + 8 + 8 + 1 + 4 + 8 + 4 + 8 + 4 + 8 + 4 + 4;
 /// The largest payload a frame may carry; a larger length field is treated as corruption.
 pub const MAX_PAYLOAD_LEN: u32 = 16 << 20;
 
@@ -28,18 +29,24 @@ pub enum EntryKind {
     /// A produced batch of records for one partition. (Replication will add a leader's
     /// term-start entry; the kind byte leaves room for it.)
     Batch,
+    /// A produce the node refused for lack of space, recorded so that the refusal stays
+    /// definite: the batch header names the producer, epoch and sequence; count is 0 and the
+    /// payload is empty.
+    Refusal,
 }
 
 impl EntryKind {
     fn to_byte(self) -> u8 {
         match self {
             EntryKind::Batch => 1,
+            EntryKind::Refusal => 2,
         }
     }
 
     fn from_byte(b: u8) -> Option<EntryKind> {
         match b {
             1 => Some(EntryKind::Batch),
+            2 => Some(EntryKind::Refusal),
             _ => None,
         }
     }
@@ -57,7 +64,9 @@ pub struct BatchMeta {
     pub count: u32,
     /// The idempotent producer.
     pub producer: u64,
-    /// The producer's sequence number.
+    /// The producer's epoch: it starts a new one after any produce that was not acked.
+    pub epoch: u32,
+    /// The producer's sequence number within its epoch.
     pub seq: u64,
 }
 
@@ -166,6 +175,7 @@ pub fn encode_frame(
     out.put_u64_le(batch.base_offset);
     out.put_u32_le(batch.count);
     out.put_u64_le(batch.producer);
+    out.put_u32_le(batch.epoch);
     out.put_u64_le(batch.seq);
     out.put_u32_le(crc32fast::hash(payload));
     let header_crc = crc32fast::hash(&out[start..]);
@@ -195,6 +205,7 @@ pub fn decode_header(buf: &[u8]) -> Result<FrameHeader, FrameError> {
         base_offset: b.get_u64_le(),
         count: b.get_u32_le(),
         producer: b.get_u64_le(),
+        epoch: b.get_u32_le(),
         seq: b.get_u64_le(),
     };
     let payload_crc = b.get_u32_le();
@@ -258,9 +269,22 @@ pub fn encode_records(records: &[Bytes], out: &mut BytesMut) {
 
 /// Decodes exactly `count` records from a batch payload. The records share `payload`'s buffer.
 pub fn decode_records(payload: &Bytes, count: u32) -> Result<Vec<Bytes>, BatchError> {
+    decode_records_range(payload, count, 0, count)
+}
+
+/// Checks that `payload` holds exactly `count` records and returns records `skip..skip + take`
+/// of them (fewer at the end). Only the returned records are sliced out; the others are stepped
+/// over by their length prefix, so a reader pays for what it gets plus one hop per record.
+pub fn decode_records_range(
+    payload: &Bytes,
+    count: u32,
+    skip: u32,
+    take: u32,
+) -> Result<Vec<Bytes>, BatchError> {
     let mut b = &payload[..];
-    let mut records = Vec::with_capacity(count.min(1024) as usize);
-    for _ in 0..count {
+    let wanted = skip..skip.saturating_add(take);
+    let mut records = Vec::with_capacity(take.min(count.saturating_sub(skip)).min(1024) as usize);
+    for i in 0..count {
         let at = payload.len() - b.len();
         if b.len() < 4 {
             return Err(BatchError::Truncated { at });
@@ -269,8 +293,10 @@ pub fn decode_records(payload: &Bytes, count: u32) -> Result<Vec<Bytes>, BatchEr
         if b.len() < len {
             return Err(BatchError::Truncated { at: at + 4 });
         }
-        let start = payload.len() - b.len();
-        records.push(payload.slice(start..start + len));
+        if wanted.contains(&i) {
+            let start = payload.len() - b.len();
+            records.push(payload.slice(start..start + len));
+        }
         b.advance(len);
     }
     if !b.is_empty() {
@@ -293,6 +319,7 @@ mod tests {
             base_offset: 40,
             count: 1,
             producer: 5,
+            epoch: 1,
             seq: 9,
         };
         encode_frame(3, 7, EntryKind::Batch, &meta, payload, &mut out);
@@ -344,6 +371,19 @@ mod tests {
         let out = out.freeze();
         assert_eq!(decode_records(&out, 3), Ok(recs));
         assert_eq!(decode_records(&out, 2), Err(BatchError::TrailingBytes(7)));
+        assert_eq!(
+            decode_records_range(&out, 3, 1, 5),
+            Ok(vec![Bytes::from_static(b""), Bytes::from_static(b"ccc")])
+        );
+        assert_eq!(
+            decode_records_range(&out, 3, 0, 1),
+            Ok(vec![Bytes::from_static(b"a")])
+        );
+        assert_eq!(decode_records_range(&out, 3, 3, 1), Ok(vec![]));
+        assert_eq!(
+            decode_records_range(&out, 4, 0, 1),
+            Err(BatchError::Truncated { at: 16 })
+        );
     }
 
     proptest! {

@@ -24,7 +24,10 @@ pub struct ProduceRequest {
     pub partition: PartitionId,
     /// The idempotent producer.
     pub producer: ProducerId,
-    /// The producer's sequence number: a retry carries the same one.
+    /// The producer's epoch. A producer starts a new epoch (at sequence 0) after any produce
+    /// that was not acked, so that a sequence it gave up on can never land later.
+    pub epoch: u32,
+    /// The producer's sequence number within its epoch: a retry carries the same one.
     pub seq: u64,
     /// The records, given offsets `base_offset..base_offset + len` if acked.
     pub records: Vec<Bytes>,
@@ -78,21 +81,55 @@ pub struct FetchOk {
 /// Why a produce was not acked.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ProduceError {
-    /// The node's disk has no room; nothing of the batch was appended.
+    /// The node's disk has no room; nothing of the batch was appended, and the refusal is
+    /// recorded in the log, so no copy of this request is ever appended later.
     #[error("storage full: nothing was appended")]
     StorageFull,
     /// No such partition.
     #[error("{0} does not exist")]
     UnknownPartition(PartitionId),
-    /// The sequence is older than the producer's newest one and no longer remembered.
-    #[error("sequence {seq} of {producer} is older than its last sequence {last}")]
+    /// The sequence is older than the producer's next one but no longer remembered: it was
+    /// appended (or refused) long ago, and its outcome is not known any more.
+    #[error("sequence {seq} of {producer} is older than its next sequence {next}: outcome no longer known")]
     StaleSequence {
         /// The producer.
         producer: ProducerId,
         /// The sequence sent.
         seq: u64,
-        /// The newest sequence the node holds for it.
-        last: u64,
+        /// The next sequence the node expects of it.
+        next: u64,
+    },
+    /// The sequence skips ahead of the one the node expects: it is refused, and a correct
+    /// producer never sends a later sequence of an epoch before the earlier one was acked.
+    #[error("sequence {seq} of {producer} epoch {epoch} is out of order: expected {expected}")]
+    OutOfOrderSequence {
+        /// The producer.
+        producer: ProducerId,
+        /// The epoch sent.
+        epoch: u32,
+        /// The sequence sent.
+        seq: u64,
+        /// The sequence the node expects next in that epoch.
+        expected: u64,
+    },
+    /// The producer has since started a newer epoch (recorded in the log): this request can
+    /// never be appended.
+    #[error("{producer} epoch {epoch} is fenced by its epoch {current}")]
+    ProducerFenced {
+        /// The producer.
+        producer: ProducerId,
+        /// The epoch sent.
+        epoch: u32,
+        /// The epoch recorded in the log.
+        current: u32,
+    },
+    /// The batch holds more records than one batch may.
+    #[error("batch of {count} records exceeds the limit of {max}")]
+    TooManyRecords {
+        /// Records in the batch.
+        count: usize,
+        /// The limit.
+        max: u32,
     },
     /// The batch holds no record: there is nothing to give an offset to.
     #[error("a batch must hold at least one record")]
@@ -100,6 +137,10 @@ pub enum ProduceError {
     /// The batch is larger than a frame may be.
     #[error("batch of {0} bytes is too large")]
     TooLarge(usize),
+    /// The disk is so full that not even the refusal could be recorded: nothing was appended
+    /// now, but a copy of this request may still land once there is room.
+    #[error("disk full: nothing appended now, and the refusal could not be recorded")]
+    DiskFull,
     /// The node could not make the batch durable; it may or may not be in the log.
     #[error("storage failed while appending: {0}")]
     StorageFailed(String),
@@ -114,12 +155,15 @@ impl ProduceError {
         match self {
             ProduceError::StorageFull
             | ProduceError::UnknownPartition(_)
-            | ProduceError::StaleSequence { .. }
+            | ProduceError::OutOfOrderSequence { .. }
+            | ProduceError::ProducerFenced { .. }
+            | ProduceError::TooManyRecords { .. }
             | ProduceError::EmptyBatch
             | ProduceError::TooLarge(_) => Definiteness::Definite,
-            ProduceError::StorageFailed(_) | ProduceError::Unavailable(_) => {
-                Definiteness::Indeterminate
-            }
+            ProduceError::StaleSequence { .. }
+            | ProduceError::DiskFull
+            | ProduceError::StorageFailed(_)
+            | ProduceError::Unavailable(_) => Definiteness::Indeterminate,
         }
     }
 }

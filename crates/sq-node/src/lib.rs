@@ -11,7 +11,10 @@
 mod error;
 mod node;
 mod partition;
+mod producers;
+mod timer;
 
 pub use error::NodeError;
-pub use node::{Input, Node, NodeConfig, Output, Timer};
+pub use node::{Input, Node, NodeConfig, Output};
 pub use partition::BatchRef;
+pub use timer::Timer;

@@ -2,13 +2,15 @@
 
 use crate::error::NodeError;
 use crate::partition::{BatchRef, PartitionLog};
+use crate::producers::{ProducerTable, RefusalReason, Verdict};
+use crate::timer::{Timer, TimerTable};
 use bytes::BytesMut;
 use sq_core::codec::{self, BatchMeta, EntryKind, MAX_PAYLOAD_LEN};
 use sq_core::{
     ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, ProduceError,
     ProduceOk, ProduceRequest, Reply, Request, Time,
 };
-use sq_storage::{Disk, FrameLocation, Meta, Recovery, Wal, WalConfig, WalError};
+use sq_storage::{Disk, DiskError, FrameLocation, Meta, Recovery, Wal, WalConfig, WalError};
 use std::collections::BTreeMap;
 
 /// How a node is set up. The same config must be used across restarts.
@@ -24,6 +26,8 @@ pub struct NodeConfig {
     pub flush_delay: u64,
     /// A fetch returns at most this many records, whatever it asks for.
     pub max_fetch_records: u32,
+    /// A batch may hold at most this many records, so that no request costs more than this.
+    pub max_batch_records: u32,
     /// How many recent sequences per producer are remembered for deduplication.
     pub dedup_window: usize,
 }
@@ -37,12 +41,14 @@ impl NodeConfig {
             wal: WalConfig::default(),
             flush_delay: Time::MILLI,
             max_fetch_records: 100,
+            max_batch_records: 1024,
             dedup_window: 8,
         }
     }
 }
 
-/// Something that happens to the node.
+/// Something that happens to the node. Deadlines are not inputs: the node says when it wants
+/// to be woken ([`Node::poll_timeout`]) and the caller calls [`Node::handle_timeout`] then.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// A client request, tagged with the client's request id.
@@ -54,15 +60,14 @@ pub enum Input {
         /// The request.
         request: Request,
     },
-    /// A timer the node set has fired.
-    Timer(Timer),
-}
-
-/// The node's timers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Timer {
-    /// Sync the WAL and commit what was appended since the last sync.
-    Flush,
+    /// A sync the node asked for ([`Output::Sync`]) finished.
+    Synced {
+        /// The token of the request.
+        token: u64,
+        /// Whether the disk made the file durable. After an error, the file's unsynced bytes
+        /// may be gone although they can still be read (Linux's fsync semantics).
+        result: Result<(), DiskError>,
+    },
 }
 
 /// Something the node wants done.
@@ -77,41 +82,29 @@ pub enum Output {
         /// The answer.
         reply: Reply,
     },
-    /// Call back with `Input::Timer(timer)` at `at`.
-    SetTimer {
-        /// When.
-        at: Time,
-        /// Which timer.
-        timer: Timer,
+    /// Make everything written to `file` durable, then call back with [`Input::Synced`]. A
+    /// sync takes time; the node answers nothing that depends on it until the callback.
+    Sync {
+        /// Names this request in the callback.
+        token: u64,
+        /// The file to sync.
+        file: String,
     },
 }
 
-/// A client waiting for an entry to commit.
-#[derive(Clone, Copy, Debug)]
+/// A client waiting for an entry to commit, and what it is told then.
+#[derive(Clone, Debug)]
 struct Waiter {
     to: ClientId,
     req: u64,
-    base_offset: u64,
+    reply: Result<ProduceOk, ProduceError>,
 }
 
-/// What the node remembers of one producer on one partition.
-#[derive(Clone, Debug, Default)]
-struct ProducerState {
-    /// seq -> (base offset, log index), the newest `dedup_window` of them.
-    recent: BTreeMap<u64, (u64, u64)>,
-    /// seq -> the definite error it was refused with, the newest `dedup_window` of them. A later
-    /// copy of a refused request (a retry or a duplicate still in the network) gets the same
-    /// answer, so a definite error stays definite even once the disk has room again.
-    refused: BTreeMap<u64, ProduceError>,
-}
-
-impl ProducerState {
-    /// The newest sequence seen, appended or refused.
-    fn newest(&self) -> Option<u64> {
-        let a = self.recent.last_key_value().map(|(s, _)| *s);
-        let b = self.refused.last_key_value().map(|(s, _)| *s);
-        a.max(b)
-    }
+/// The sync in flight: its token and the last index it covers.
+#[derive(Clone, Copy, Debug)]
+struct InFlightSync {
+    token: u64,
+    upto: u64,
 }
 
 /// A single sq replica (quorum of one).
@@ -122,16 +115,19 @@ pub struct Node {
     term: u64,
     commit_index: u64,
     partitions: Vec<PartitionLog>,
-    producers: BTreeMap<(u32, u64), ProducerState>,
+    producers: ProducerTable,
     waiters: BTreeMap<u64, Vec<Waiter>>,
-    flush_armed: bool,
+    timers: TimerTable,
+    sync: Option<InFlightSync>,
+    next_token: u64,
     failed: Option<String>,
     recovery: Recovery,
     scratch: BytesMut,
 }
 
 impl Node {
-    /// Starts a node on `disk`: recovers the WAL and rebuilds partitions and producer state. On a
+    /// Starts a node on `disk`: recovers the WAL (syncing what it read back, so that nothing it
+    /// serves lives only in the page cache) and rebuilds partitions and producer state. On a
     /// first boot it records term 1 durably before it serves anything.
     pub fn open(config: NodeConfig, disk: &mut dyn Disk) -> Result<Node, NodeError> {
         let mut meta = Meta::load(disk)?;
@@ -149,10 +145,12 @@ impl Node {
             commit_index: wal.synced_index(),
             wal,
             term: meta.term,
-            partitions: vec![PartitionLog::default(); config.partitions as usize],
-            producers: BTreeMap::new(),
+            partitions: Vec::new(),
+            producers: ProducerTable::new(config.dedup_window),
             waiters: BTreeMap::new(),
-            flush_armed: false,
+            timers: TimerTable::default(),
+            sync: None,
+            next_token: 0,
             failed: None,
             recovery,
             scratch: BytesMut::new(),
@@ -161,19 +159,23 @@ impl Node {
         Ok(node)
     }
 
-    /// Rebuilds the partition indexes and the producer table from the WAL's headers.
+    /// Rebuilds the partition indexes and the producer table from the WAL.
     fn rebuild(&mut self) -> Result<(), NodeError> {
-        let entries: Vec<_> = self
-            .wal
-            .headers()
-            .filter(|(h, _)| h.kind == EntryKind::Batch)
-            .map(|(h, _)| *h)
-            .collect();
+        self.partitions = vec![PartitionLog::default(); self.config.partitions as usize];
+        self.producers = ProducerTable::new(self.config.dedup_window);
+        let entries: Vec<_> = self.wal.headers().map(|(h, _)| *h).collect();
         for h in entries {
-            let b = h.batch;
+            self.take_in(h.kind, &h.batch, h.index)?;
+        }
+        Ok(())
+    }
+
+    /// Takes one log entry into the partition index and the producer table.
+    fn take_in(&mut self, kind: EntryKind, b: &BatchMeta, index: u64) -> Result<(), NodeError> {
+        if kind == EntryKind::Batch {
             let Some(part) = self.partitions.get_mut(b.partition as usize) else {
                 return Err(NodeError::Inconsistent {
-                    index: h.index,
+                    index,
                     detail: format!(
                         "partition {} beyond the configured {}",
                         b.partition, self.config.partitions
@@ -182,7 +184,7 @@ impl Node {
             };
             if b.base_offset != part.next_offset() {
                 return Err(NodeError::Inconsistent {
-                    index: h.index,
+                    index,
                     detail: format!(
                         "partition {} batch starts at offset {}, expected {}",
                         b.partition,
@@ -194,28 +196,14 @@ impl Node {
             part.batches.push(BatchRef {
                 base_offset: b.base_offset,
                 count: b.count,
-                index: h.index,
+                index,
             });
-            part.high_watermark = part.next_offset();
-            self.remember(b.partition, b.producer, b.seq, b.base_offset, h.index);
+            if index <= self.commit_index {
+                part.high_watermark = part.next_offset();
+            }
         }
+        self.producers.apply(kind, b, index);
         Ok(())
-    }
-
-    fn remember(&mut self, partition: u32, producer: u64, seq: u64, base: u64, index: u64) {
-        let state = self.producers.entry((partition, producer)).or_default();
-        state.recent.insert(seq, (base, index));
-        while state.recent.len() > self.config.dedup_window {
-            state.recent.pop_first();
-        }
-    }
-
-    fn refuse(&mut self, partition: u32, producer: u64, seq: u64, error: ProduceError) {
-        let state = self.producers.entry((partition, producer)).or_default();
-        state.refused.insert(seq, error);
-        while state.refused.len() > self.config.dedup_window {
-            state.refused.pop_first();
-        }
     }
 
     /// Handles one input at `now`, pushing what must be done onto `out`.
@@ -232,7 +220,21 @@ impl Node {
                     });
                 }
             },
-            Input::Timer(Timer::Flush) => self.flush(disk, out),
+            Input::Synced { token, result } => self.synced(token, result, disk, out),
+        }
+    }
+
+    /// When the node next wants [`Node::handle_timeout`] called, if ever.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.timers.next()
+    }
+
+    /// Fires every deadline due at `now`.
+    pub fn handle_timeout(&mut self, now: Time, out: &mut Vec<Output>) {
+        for timer in self.timers.expire(now) {
+            match timer {
+                Timer::Flush => self.start_sync(out),
+            }
         }
     }
 
@@ -262,80 +264,64 @@ impl Node {
         if p.records.is_empty() {
             return reply(out, Err(ProduceError::EmptyBatch));
         }
-        // Idempotence: a sequence already in the log answers with its original offset.
-        if let Some(state) = self.producers.get(&(partition, p.producer.0)) {
-            if let Some(&(base_offset, index)) = state.recent.get(&p.seq) {
-                if index <= self.commit_index {
-                    return reply(out, Ok(ProduceOk { base_offset }));
-                }
-                self.waiters.entry(index).or_default().push(Waiter {
-                    to: from,
-                    req,
-                    base_offset,
-                });
-                return;
-            }
-            if let Some(error) = state.refused.get(&p.seq) {
-                return reply(out, Err(error.clone()));
-            }
-            if let Some(last) = state.newest() {
-                if p.seq < last {
-                    return reply(
-                        out,
-                        Err(ProduceError::StaleSequence {
-                            producer: p.producer,
-                            seq: p.seq,
-                            last,
-                        }),
-                    );
-                }
-            }
+        if p.records.len() > self.config.max_batch_records as usize {
+            return reply(
+                out,
+                Err(ProduceError::TooManyRecords {
+                    count: p.records.len(),
+                    max: self.config.max_batch_records,
+                }),
+            );
         }
         // Sized before encoding: the codec may assume every payload fits a frame.
         let size: usize = p.records.iter().map(|r| 4 + r.len()).sum();
         if size > MAX_PAYLOAD_LEN as usize {
             return reply(out, Err(ProduceError::TooLarge(size)));
         }
-        self.scratch.clear();
-        codec::encode_records(&p.records, &mut self.scratch);
-        let count = u32::try_from(p.records.len()).unwrap_or_else(|_| {
-            panic!("invariant: a payload under MAX_PAYLOAD_LEN has < 2^32 records")
-        });
-        let base_offset = self.partitions[partition as usize].next_offset();
-        let meta = BatchMeta {
+        let meta = |base_offset: u64, count: u32| BatchMeta {
             partition,
             base_offset,
             count,
             producer: p.producer.0,
+            epoch: p.epoch,
             seq: p.seq,
         };
-        match self
-            .wal
-            .append(disk, self.term, EntryKind::Batch, &meta, &self.scratch)
-        {
+        match self.producers.check(p.producer, p.epoch, p.seq, partition) {
+            Verdict::Duplicate(a) => {
+                let ok = Ok(ProduceOk {
+                    base_offset: a.base_offset,
+                });
+                return self.answer_at(a.index, from, req, ok, out);
+            }
+            Verdict::Refused { error, index } => {
+                return self.answer_at(index, from, req, Err(error), out)
+            }
+            Verdict::Reject(error) => return reply(out, Err(error)),
+            Verdict::Fence => {
+                let error = self.producers.out_of_order(p.producer, p.epoch, p.seq);
+                let m = meta(0, RefusalReason::OutOfOrder as u32);
+                return self.refuse(now, from, req, m, error, disk, out);
+            }
+            Verdict::Append => {}
+        }
+        self.scratch.clear();
+        codec::encode_records(&p.records, &mut self.scratch);
+        let count = u32::try_from(p.records.len()).unwrap_or_else(|_| {
+            panic!("invariant: a batch under max_batch_records has < 2^32 records")
+        });
+        let base_offset = self.partitions[partition as usize].next_offset();
+        let m = meta(base_offset, count);
+        let scratch = std::mem::take(&mut self.scratch);
+        let appended = self.append(now, EntryKind::Batch, &m, &scratch, disk);
+        self.scratch = scratch;
+        match appended {
             Ok(index) => {
-                self.partitions[partition as usize].batches.push(BatchRef {
-                    base_offset,
-                    count,
-                    index,
-                });
-                self.remember(partition, p.producer.0, p.seq, base_offset, index);
-                self.waiters.entry(index).or_default().push(Waiter {
-                    to: from,
-                    req,
-                    base_offset,
-                });
-                if !self.flush_armed {
-                    self.flush_armed = true;
-                    out.push(Output::SetTimer {
-                        at: now + self.config.flush_delay,
-                        timer: Timer::Flush,
-                    });
-                }
+                let ok = Ok(ProduceOk { base_offset });
+                self.answer_at(index, from, req, ok, out);
             }
             Err(WalError::NoSpace) => {
-                self.refuse(partition, p.producer.0, p.seq, ProduceError::StorageFull);
-                reply(out, Err(ProduceError::StorageFull))
+                let m = meta(0, RefusalReason::StorageFull as u32);
+                self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out);
             }
             Err(e) => {
                 reply(out, Err(ProduceError::StorageFailed(e.to_string())));
@@ -344,15 +330,152 @@ impl Node {
         }
     }
 
-    /// Syncs the WAL, commits everything synced and answers the producers waiting for it.
-    fn flush(&mut self, disk: &mut dyn Disk, out: &mut Vec<Output>) {
-        self.flush_armed = false;
+    /// Records a refusal in the log (its reason in `meta.count`) and answers `error` once that
+    /// record is durable, so that the refusal stays definite across restarts. If even the record
+    /// finds no room, the answer is the indeterminate `DiskFull`: nothing promises that a copy
+    /// never lands.
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &mut self,
+        now: Time,
+        from: ClientId,
+        req: u64,
+        meta: BatchMeta,
+        error: ProduceError,
+        disk: &mut dyn Disk,
+        out: &mut Vec<Output>,
+    ) {
+        match self.append(now, EntryKind::Refusal, &meta, &[], disk) {
+            Ok(index) => self.answer_at(index, from, req, Err(error), out),
+            Err(WalError::NoSpace) => out.push(Output::Reply {
+                to: from,
+                req,
+                reply: Reply::Produce(Err(ProduceError::DiskFull)),
+            }),
+            Err(e) => {
+                out.push(Output::Reply {
+                    to: from,
+                    req,
+                    reply: Reply::Produce(Err(ProduceError::StorageFailed(e.to_string()))),
+                });
+                self.fail(format!("append failed: {e}"), out);
+            }
+        }
+    }
+
+    /// Appends one entry, takes it in, and arms the group-commit timer.
+    fn append(
+        &mut self,
+        now: Time,
+        kind: EntryKind,
+        meta: &BatchMeta,
+        payload: &[u8],
+        disk: &mut dyn Disk,
+    ) -> Result<u64, WalError> {
+        let index = self.wal.append(disk, self.term, kind, meta, payload)?;
+        if let Err(e) = self.take_in(kind, meta, index) {
+            panic!("invariant: an entry the node just built fits its own log: {e}");
+        }
+        if !self.timers.is_set(Timer::Flush) && self.sync.is_none() {
+            self.timers.set(Timer::Flush, now + self.config.flush_delay);
+        }
+        Ok(index)
+    }
+
+    /// Answers `reply` to `(to, req)` once entry `index` is committed (at once if it is).
+    fn answer_at(
+        &mut self,
+        index: u64,
+        to: ClientId,
+        req: u64,
+        reply: Result<ProduceOk, ProduceError>,
+        out: &mut Vec<Output>,
+    ) {
+        if index <= self.commit_index {
+            out.push(Output::Reply {
+                to,
+                req,
+                reply: Reply::Produce(reply),
+            });
+        } else {
+            self.waiters
+                .entry(index)
+                .or_default()
+                .push(Waiter { to, req, reply });
+        }
+    }
+
+    /// Asks for a sync of everything appended, unless one is in flight (its completion asks
+    /// for the next).
+    fn start_sync(&mut self, out: &mut Vec<Output>) {
+        if self.failed.is_some() || self.sync.is_some() {
+            return;
+        }
+        if let Some(request) = self.wal.sync_request() {
+            let token = self.next_token;
+            self.next_token += 1;
+            self.sync = Some(InFlightSync {
+                token,
+                upto: request.upto,
+            });
+            out.push(Output::Sync {
+                token,
+                file: request.file,
+            });
+        }
+    }
+
+    /// A sync finished: commit what it made durable, or, if it failed, drop what it may have
+    /// lost.
+    fn synced(
+        &mut self,
+        token: u64,
+        result: Result<(), DiskError>,
+        disk: &mut dyn Disk,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(sync) = self.sync.filter(|s| s.token == token) else {
+            return;
+        };
+        self.sync = None;
         if self.failed.is_some() {
             return;
         }
-        match self.wal.sync(disk) {
-            Ok(synced) => self.commit_to(synced, out),
-            Err(e) => self.fail(format!("sync failed: {e}"), out),
+        match result {
+            Ok(()) => {
+                self.wal.synced(sync.upto);
+                self.commit_to(self.wal.synced_index(), out);
+                // Appends that came while the sync was in flight have waited long enough.
+                self.start_sync(out);
+            }
+            Err(e) => self.sync_failed(e, disk, out),
+        }
+    }
+
+    /// After a failed sync the unsynced entries may be gone from the disk although they can
+    /// still be read back: cut them from the log, so that what remains is what is durable, and
+    /// tell their producers the outcome is unknown. They were never acked.
+    fn sync_failed(&mut self, e: DiskError, disk: &mut dyn Disk, out: &mut Vec<Output>) {
+        let keep = self.wal.synced_index();
+        let why = format!("sync failed: {e}");
+        if let Err(e) = self.wal.truncate_from(disk, keep + 1) {
+            return self.fail(
+                format!("{why}; dropping the unsynced entries failed: {e}"),
+                out,
+            );
+        }
+        for (_, waiters) in self.waiters.split_off(&(keep + 1)) {
+            for w in waiters {
+                out.push(Output::Reply {
+                    to: w.to,
+                    req: w.req,
+                    reply: Reply::Produce(Err(ProduceError::StorageFailed(why.clone()))),
+                });
+            }
+        }
+        self.timers.stop(Timer::Flush);
+        if let Err(e) = self.rebuild() {
+            self.fail(format!("{why}; rebuilding after it failed: {e}"), out);
         }
     }
 
@@ -375,16 +498,14 @@ impl Node {
                 out.push(Output::Reply {
                     to: w.to,
                     req: w.req,
-                    reply: Reply::Produce(Ok(ProduceOk {
-                        base_offset: w.base_offset,
-                    })),
+                    reply: Reply::Produce(w.reply),
                 });
             }
         }
     }
 
-    /// Fail-stop: after a disk error the node's memory may not match its disk (fsync errors are
-    /// not retryable), so it answers nothing more until it is restarted and recovers.
+    /// Fail-stop: after a disk error the node's memory may not match its disk, so it answers
+    /// nothing more until it is restarted and recovers.
     fn fail(&mut self, why: String, out: &mut Vec<Output>) {
         for (_, waiters) in std::mem::take(&mut self.waiters) {
             for w in waiters {
@@ -395,6 +516,7 @@ impl Node {
                 });
             }
         }
+        self.timers = TimerTable::default();
         self.failed = Some(why);
     }
 
@@ -413,25 +535,23 @@ impl Node {
                 high_watermark,
             });
         }
-        let max = f.max_records.min(self.config.max_fetch_records) as usize;
+        let max = f.max_records.min(self.config.max_fetch_records);
         let mut records = Vec::new();
         let mut offset = f.offset;
         let mut k = part.find(offset);
         while let Some(i) = k {
             let batch = self.partitions[f.partition.0 as usize].batches[i];
-            if records.len() >= max || batch.base_offset >= high_watermark {
+            let room = max.saturating_sub(records.len() as u32);
+            if room == 0 || batch.base_offset >= high_watermark {
                 break;
             }
-            let values = match self.read_batch(disk, f.partition, batch) {
+            let skip = (offset - batch.base_offset) as u32;
+            let values = match self.read_batch(disk, f.partition, batch, skip, room) {
                 Ok(values) => values,
                 Err(e) if records.is_empty() => return Err(e),
                 Err(_) => break,
             };
-            let skip = (offset - batch.base_offset) as usize;
-            for value in values.into_iter().skip(skip) {
-                if records.len() >= max {
-                    break;
-                }
+            for value in values {
                 records.push(FetchedRecord { offset, value });
                 offset += 1;
             }
@@ -443,18 +563,26 @@ impl Node {
         })
     }
 
-    /// Reads one committed batch's records from the WAL; every frame is CRC-checked on the way.
+    /// Reads records `skip..skip + take` of one committed batch from the WAL; every frame is
+    /// CRC-checked on the way. A frame that fails its check is read once more before it is
+    /// reported corrupt: a misdirected read returns another place's bytes once, damage stays.
     fn read_batch(
         &mut self,
         disk: &mut dyn Disk,
         partition: PartitionId,
         batch: BatchRef,
+        skip: u32,
+        take: u32,
     ) -> Result<Vec<bytes::Bytes>, FetchError> {
         let corrupt = FetchError::Corrupt {
             offset: batch.base_offset,
             next: batch.end(),
         };
-        let (header, payload) = match self.wal.read(disk, batch.index) {
+        let read = match self.wal.read(disk, batch.index) {
+            Err(WalError::Corrupt { .. }) => self.wal.read(disk, batch.index),
+            other => other,
+        };
+        let (header, payload) = match read {
             Ok(r) => r,
             Err(WalError::Corrupt { .. }) => return Err(corrupt),
             Err(e) => return Err(FetchError::StorageFailed(e.to_string())),
@@ -467,7 +595,7 @@ impl Node {
         {
             return Err(corrupt);
         }
-        codec::decode_records(&payload, b.count).map_err(|_| corrupt)
+        codec::decode_records_range(&payload, b.count, skip, take).map_err(|_| corrupt)
     }
 
     /// What WAL recovery found when this node started.

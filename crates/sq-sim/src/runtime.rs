@@ -20,7 +20,7 @@ use sq_core::{
     ClientId, FetchError, NodeId, PartitionId, ProduceError, ProducerId, Reply, Request, Time,
 };
 use sq_model::{ClusterShape, Invariant, LogOracle, Transition, Violation};
-use sq_node::{Input, Node, NodeConfig, NodeError, Output, Timer};
+use sq_node::{Input, Node, NodeConfig, NodeError, Output};
 use sq_storage::{DiskError, MetaError, WalConfig, WalError};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,6 +43,16 @@ pub struct SimConfig {
     pub latency: (u64, u64),
     /// WAL segment size: small, so runs cross segment boundaries.
     pub segment_bytes: u64,
+    /// How long (ns) a sync takes, bounds: a crash can land while one is in flight.
+    pub sync_latency: (u64, u64),
+    /// The node's group-commit delay, ns.
+    pub flush_delay: u64,
+    /// The node's deduplication window: sequences remembered per producer.
+    pub dedup_window: usize,
+    /// The node's cap on records per fetch.
+    pub max_fetch_records: u32,
+    /// The node's cap on records per batch.
+    pub max_batch_records: u32,
     /// The producers' patience.
     pub producer: ProducerConfig,
     /// The consumers' patience.
@@ -67,7 +77,17 @@ impl SimConfig {
             shape,
             seed,
             latency: (min, max),
-            segment_bytes: 2048 + rng.below(4096),
+            // Small limits, drawn per seed, so that a typical run crosses every edge: segment
+            // rolls, the end of the dedup window, the fetch cap, the batch cap.
+            segment_bytes: 256 + rng.below(4096),
+            sync_latency: {
+                let min = rng.between(20, 400) * Time::MICRO;
+                (min, min + rng.between(10, 2000) * Time::MICRO)
+            },
+            flush_delay: rng.between(50, 2000) * Time::MICRO,
+            dedup_window: rng.between(1, 8) as usize,
+            max_fetch_records: rng.between(1, 16) as u32,
+            max_batch_records: rng.between(4, 8) as u32,
             producer: ProducerConfig::default(),
             consumer: ConsumerConfig::default(),
             trace_capacity: 256,
@@ -91,12 +111,16 @@ pub struct RunStats {
     pub indeterminate: u64,
     /// `StorageFull` answers seen by producers.
     pub storage_full: u64,
+    /// `DiskFull` answers (no room even to record a refusal) seen by producers.
+    pub disk_full: u64,
     /// Fetches that returned records.
     pub fetches: u64,
     /// Crashes injected.
     pub crashes: u64,
     /// Corruptions injected.
     pub corruptions: u64,
+    /// Crashes that landed while the node had a sync in flight.
+    pub crashes_mid_sync: u64,
     /// When the last crash was injected.
     pub last_crash: Option<Time>,
     /// When the end-of-run heal had settled (before the probe produces and the read-back).
@@ -121,6 +145,10 @@ struct SimNode {
     disk: SimDisk,
     node: Option<Node>,
     incarnation: u64,
+    /// The wake-up queued for the node's next deadline, if any.
+    wake: Option<Time>,
+    /// Syncs the node asked for that have not completed.
+    syncs_in_flight: u32,
 }
 
 enum Payload {
@@ -137,10 +165,17 @@ enum Event {
         epoch: u64,
         payload: std::rc::Rc<Payload>,
     },
-    NodeTimer {
+    /// The node's next deadline (as it was when queued).
+    NodeWake {
         node: u32,
         incarnation: u64,
-        timer: Timer,
+    },
+    /// A sync the node asked for completes: the disk makes `file` durable now.
+    SyncDone {
+        node: u32,
+        incarnation: u64,
+        token: u64,
+        file: String,
     },
     ClientTimer {
         client: u32,
@@ -188,6 +223,8 @@ pub struct Sim {
     /// Per node: the disk's rewrite count when its durable image was last checked in full.
     checked_rewrites: Vec<Option<u64>>,
     stats: RunStats,
+    /// When something last happened that costs clients time; see [`Sim::disturbed`].
+    last_disturbance: Time,
     node_out: Vec<Output>,
     client_out: Vec<ClientOutput>,
 }
@@ -207,6 +244,10 @@ impl Sim {
             config.wal = WalConfig {
                 segment_bytes: cfg.segment_bytes,
             };
+            config.flush_delay = cfg.flush_delay;
+            config.dedup_window = cfg.dedup_window;
+            config.max_fetch_records = cfg.max_fetch_records;
+            config.max_batch_records = cfg.max_batch_records;
             let mut disk = SimDisk::new();
             let node = Node::open(config, &mut disk)
                 .unwrap_or_else(|e| panic!("invariant: a node opens on an empty disk: {e}"));
@@ -215,6 +256,8 @@ impl Sim {
                 disk,
                 node: Some(node),
                 incarnation: 0,
+                wake: None,
+                syncs_in_flight: 0,
             });
         }
         let p = u32::from(shape.producers);
@@ -243,6 +286,7 @@ impl Sim {
             checked_rewrites: vec![None; usize::from(shape.nodes)],
             watermarks: Watermarks::default(),
             stats: RunStats::default(),
+            last_disturbance: Time::ZERO,
             node_out: Vec::new(),
             client_out: Vec::new(),
             cfg,
@@ -307,9 +351,20 @@ impl Sim {
     }
 
     fn flush_disk_calls(&mut self, n: u32) {
+        let mut failed = false;
         for call in self.nodes[n as usize].disk.drain_calls() {
+            failed |= call.error.is_some();
             self.trace.record(self.now, What::Disk { node: n, call });
         }
+        if failed {
+            self.disturbed();
+        }
+    }
+
+    /// Notes that something happened that costs clients time (a disk error, a crash, a
+    /// restart, a disk filling up): liveness bounds run from the latest such moment.
+    pub(crate) fn disturbed(&mut self) {
+        self.last_disturbance = self.now;
     }
 
     /// Applies transition number `index` of a script.
@@ -340,13 +395,21 @@ impl Sim {
             Transition::Crash { node, .. } => self.crash(u32::from(node)),
             Transition::Restart { node, .. } => self.restart(u32::from(node))?,
             Transition::DiskFull { node, .. } => {
+                // The disk fills from elsewhere up to a point drawn here: a third of the time
+                // too close to hold even a refusal record, otherwise room for a refusal record or one small batch.
+                let headroom = match self.rng.below(3) {
+                    0 => self.rng.below(HEADER_LEN as u64),
+                    _ => self.rng.between(HEADER_LEN as u64, 2 * HEADER_LEN as u64),
+                };
                 let disk = &mut self.nodes[node as usize].disk;
-                let used = disk.used();
-                disk.set_quota(Some(used));
-                self.fault(format!("disk of n{node} full at {used} bytes"));
+                let quota = disk.used() + headroom;
+                disk.set_quota(Some(quota));
+                self.disturbed();
+                self.fault(format!("disk of n{node} full at {quota} bytes"));
             }
             Transition::DiskFree { node, .. } => {
                 self.nodes[node as usize].disk.set_quota(None);
+                self.disturbed();
                 self.fault(format!("disk of n{node} has room again"));
             }
             Transition::DiskError { node, seed } => {
@@ -428,23 +491,39 @@ impl Sim {
                 Addr::Node(n) => self.deliver_to_node(from, n, epoch, &payload),
                 Addr::Client(c) => self.deliver_to_client(from, c, epoch, &payload),
             },
-            Event::NodeTimer {
-                node,
-                incarnation,
-                timer,
-            } => {
-                let sn = &self.nodes[node as usize];
-                if sn.incarnation != incarnation || sn.node.is_none() {
+            Event::NodeWake { node, incarnation } => {
+                let sn = &mut self.nodes[node as usize];
+                if sn.incarnation != incarnation || sn.node.is_none() || sn.wake != Some(self.now) {
                     return Ok(());
                 }
+                sn.wake = None;
                 self.trace.record(
                     self.now,
                     What::Timer {
                         at: Addr::Node(node),
-                        name: "flush",
+                        name: "wake",
                     },
                 );
-                self.node_input(node, Input::Timer(timer))
+                let mut out = std::mem::take(&mut self.node_out);
+                if let Some(n) = self.nodes[node as usize].node.as_mut() {
+                    n.handle_timeout(self.now, &mut out);
+                }
+                self.node_outputs(node, out)
+            }
+            Event::SyncDone {
+                node,
+                incarnation,
+                token,
+                file,
+            } => {
+                let sn = &mut self.nodes[node as usize];
+                if sn.incarnation != incarnation || sn.node.is_none() {
+                    return Ok(());
+                }
+                sn.syncs_in_flight = sn.syncs_in_flight.saturating_sub(1);
+                let result = sq_storage::Disk::sync(&mut sn.disk, &file);
+                self.flush_disk_calls(node);
+                self.node_input(node, Input::Synced { token, result })
             }
             Event::ClientTimer { client } => {
                 let mut out = std::mem::take(&mut self.client_out);
@@ -512,17 +591,28 @@ impl Sim {
             node.handle(self.now, input, &mut sn.disk, &mut out);
         }
         self.flush_disk_calls(n);
+        self.node_outputs(n, out)
+    }
+
+    /// Carries out what node `n` asked for, checking every reply before it leaves, then queues
+    /// a wake-up for the node's next deadline.
+    fn node_outputs(&mut self, n: u32, mut out: Vec<Output>) -> Result<(), Box<Failure>> {
         let mut result = Ok(());
         for o in out.drain(..) {
             match o {
-                Output::SetTimer { at, timer } => {
-                    let incarnation = self.nodes[n as usize].incarnation;
+                Output::Sync { token, file } => {
+                    let (min, max) = self.cfg.sync_latency;
+                    let at = self.now + self.rng.between(min, max);
+                    let sn = &mut self.nodes[n as usize];
+                    sn.syncs_in_flight += 1;
+                    let incarnation = sn.incarnation;
                     self.queue.push(
                         at,
-                        Event::NodeTimer {
+                        Event::SyncDone {
                             node: n,
                             incarnation,
-                            timer,
+                            token,
+                            file,
                         },
                     );
                 }
@@ -544,8 +634,30 @@ impl Sim {
             }
         }
         self.node_out = out;
+        self.schedule_wake(n);
         result?;
         self.supervise(n)
+    }
+
+    /// Queues a wake-up at node `n`'s next deadline unless one is queued for then already.
+    fn schedule_wake(&mut self, n: u32) {
+        let sn = &mut self.nodes[n as usize];
+        let next = sn.node.as_ref().and_then(Node::poll_timeout);
+        if next != sn.wake {
+            sn.wake = next;
+            if let Some(at) = next {
+                let at = at.max(self.now);
+                sn.wake = Some(at);
+                let incarnation = sn.incarnation;
+                self.queue.push(
+                    at,
+                    Event::NodeWake {
+                        node: n,
+                        incarnation,
+                    },
+                );
+            }
+        }
     }
 
     fn deliver_to_client(
@@ -580,8 +692,10 @@ impl Sim {
         };
         let p = u32::from(self.cfg.shape.producers);
         if c < p {
-            if matches!(reply, Reply::Produce(Err(ProduceError::StorageFull))) {
-                self.stats.storage_full += 1;
+            match reply {
+                Reply::Produce(Err(ProduceError::StorageFull)) => self.stats.storage_full += 1,
+                Reply::Produce(Err(ProduceError::DiskFull)) => self.stats.disk_full += 1,
+                _ => {}
             }
             self.producers[c as usize].on_reply(self.now, *req, reply.clone());
         } else if let Some(FetchError::Corrupt { offset, next }) =

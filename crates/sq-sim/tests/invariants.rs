@@ -26,6 +26,7 @@ fn node_with_unsynced_batch() -> (Node, SimDisk) {
     let request = Request::Produce(ProduceRequest {
         partition: PartitionId(0),
         producer: ProducerId(1),
+        epoch: 0,
         seq: 0,
         records: vec![v("a"), v("b")],
     });
@@ -74,6 +75,7 @@ fn disk_with_batches(batches: &[(u64, u32)]) -> SimDisk {
             base_offset,
             count,
             producer: 1,
+            epoch: 0,
             seq: i as u64,
         };
         encode_frame(

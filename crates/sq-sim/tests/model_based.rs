@@ -73,7 +73,11 @@ impl StateMachineTest for SimTest {
         }
         // Postcondition: once the cluster is healthy (every node up, no loss), every operation
         // is answered within SETTLE_MS of its invocation or of the healing, whichever is later.
-        let healthy = ref_state.up.iter().all(|u| *u) && ref_state.loss == 0;
+        // A full disk is not healthy: a node that cannot even record a refusal answers
+        // indeterminate, and the producer retries until its attempts run out.
+        let healthy = ref_state.up.iter().all(|u| *u)
+            && ref_state.loss == 0
+            && !ref_state.disk_full.iter().any(|f| *f);
         sut.healthy_since = match (healthy, sut.healthy_since) {
             (false, _) => None,
             (true, since) => Some(since.unwrap_or(sut.sim.now())),

@@ -7,25 +7,32 @@ use sq_core::{
     ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, ProduceError,
     ProduceOk, ProduceRequest, ProducerId, Reply, Request, Time,
 };
-use sq_node::{Input, Node, NodeConfig, Output, Timer};
+use sq_node::{Input, Node, NodeConfig, Output};
 use sq_sim::disk::SimDisk;
 use sq_sim::rng::SimRng;
+use sq_storage::{Disk, DiskError};
 
 struct Fixture {
     node: Node,
     disk: SimDisk,
+    now: Time,
 }
 
-fn produce(seq: u64, values: &[&str]) -> Request {
+fn produce_as(epoch: u32, seq: u64, values: &[&str]) -> Request {
     Request::Produce(ProduceRequest {
         partition: PartitionId(0),
         producer: ProducerId(7),
+        epoch,
         seq,
         records: values
             .iter()
             .map(|v| Bytes::copy_from_slice(v.as_bytes()))
             .collect(),
     })
+}
+
+fn produce(seq: u64, values: &[&str]) -> Request {
+    produce_as(0, seq, values)
 }
 
 fn fetch(offset: u64) -> Request {
@@ -36,11 +43,30 @@ fn fetch(offset: u64) -> Request {
     })
 }
 
+fn config() -> NodeConfig {
+    NodeConfig::new(NodeId(0), 1)
+}
+
 impl Fixture {
     fn new() -> Fixture {
         let mut disk = SimDisk::new();
-        let node = Node::open(NodeConfig::new(NodeId(0), 1), &mut disk).expect("opens");
-        Fixture { node, disk }
+        let node = Node::open(config(), &mut disk).expect("opens");
+        Fixture {
+            node,
+            disk,
+            now: Time::ZERO,
+        }
+    }
+
+    /// The node restarted on the same disk after a process crash.
+    fn restart(self) -> Fixture {
+        let mut disk = self.disk;
+        let node = Node::open(config(), &mut disk).expect("recovers");
+        Fixture {
+            node,
+            disk,
+            now: self.now,
+        }
     }
 
     fn send(&mut self, req: u64, request: Request) -> Vec<Output> {
@@ -50,20 +76,43 @@ impl Fixture {
             req,
             request,
         };
-        self.node
-            .handle(Time::ZERO, input, &mut self.disk, &mut out);
+        self.node.handle(self.now, input, &mut self.disk, &mut out);
         out
     }
 
-    fn flush(&mut self) -> Vec<Output> {
+    /// Lets time run to the node's next deadline and fires it.
+    fn tick(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
-        self.node.handle(
-            Time::ZERO,
-            Input::Timer(Timer::Flush),
-            &mut self.disk,
-            &mut out,
-        );
+        if let Some(at) = self.node.poll_timeout() {
+            self.now = at;
+            self.node.handle_timeout(at, &mut out);
+        }
         out
+    }
+
+    /// Completes the syncs asked for in `asked` (with `result` instead of a real sync, if given).
+    fn complete(&mut self, asked: &[Output], result: Option<DiskError>) -> Vec<Output> {
+        let mut out = Vec::new();
+        for o in asked {
+            if let Output::Sync { token, file } = o {
+                let result = match &result {
+                    Some(e) => Err(e.clone()),
+                    None => self.disk.sync(file),
+                };
+                let input = Input::Synced {
+                    token: *token,
+                    result,
+                };
+                self.node.handle(self.now, input, &mut self.disk, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Group commit: the flush deadline, its sync, and what the node answers once it is done.
+    fn flush(&mut self) -> Vec<Output> {
+        let asked = self.tick();
+        self.complete(&asked, None)
     }
 }
 
@@ -89,14 +138,17 @@ fn records(from: u64, values: &[&str]) -> Vec<FetchedRecord> {
 #[test]
 fn ack_waits_for_the_sync_and_uncommitted_records_are_not_served() {
     let mut f = Fixture::new();
-    let out = f.send(1, produce(0, &["a", "b"]));
+    assert_eq!(f.send(1, produce(0, &["a", "b"])), vec![]);
+    assert_eq!(f.node.poll_timeout(), Some(Time(Time::MILLI)));
+    let asked = f.tick();
     assert_eq!(
-        out,
-        vec![Output::SetTimer {
-            at: Time(Time::MILLI),
-            timer: Timer::Flush
+        asked,
+        vec![Output::Sync {
+            token: 0,
+            file: "wal-00000000000000000001.log".into()
         }]
     );
+    // While the sync is in flight nothing is acked or served.
     let out = f.send(2, fetch(0));
     assert_eq!(
         out,
@@ -109,9 +161,10 @@ fn ack_waits_for_the_sync_and_uncommitted_records_are_not_served() {
         )]
     );
     assert_eq!(
-        f.flush(),
+        f.complete(&asked, None),
         vec![reply(1, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
     );
+    assert_eq!(f.node.poll_timeout(), None);
     assert_eq!(
         f.send(3, fetch(0)),
         vec![reply(
@@ -144,24 +197,189 @@ fn a_retried_sequence_returns_the_original_offset_and_appends_nothing() {
 }
 
 #[test]
-fn storage_full_is_definite_and_stays_so() {
+fn storage_full_is_definite_and_stays_so_across_a_restart() {
     let mut f = Fixture::new();
-    f.disk.set_quota(Some(f.disk.used() + 10));
+    // Room for the refusal record, not for the batch.
+    f.disk.set_quota(Some(f.disk.used() + 80));
+    let big = "x".repeat(100);
+    assert_eq!(f.send(1, produce(0, &[&big])), vec![]);
     assert_eq!(
-        f.send(1, produce(0, &["too big for ten bytes"])),
+        f.flush(),
         vec![reply(1, Reply::Produce(Err(ProduceError::StorageFull)))]
     );
     f.disk.set_quota(None);
-    // A late copy of the refused request gets the same answer, even with room now.
+    // A late copy of the refused request gets the same answer, even with room now...
     assert_eq!(
-        f.send(2, produce(0, &["too big for ten bytes"])),
+        f.send(2, produce(0, &[&big])),
         vec![reply(2, Reply::Produce(Err(ProduceError::StorageFull)))]
     );
-    f.send(3, produce(1, &["next"]));
+    // ... and after a restart, since the refusal is in the log.
+    let mut f = f.restart();
+    assert_eq!(
+        f.send(3, produce(0, &[&big])),
+        vec![reply(3, Reply::Produce(Err(ProduceError::StorageFull)))]
+    );
+    // The producer goes on in a new epoch.
+    f.send(4, produce_as(1, 1, &["next"]));
     assert_eq!(
         f.flush(),
-        vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
+        vec![reply(4, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
     );
+}
+
+#[test]
+fn a_refusal_with_no_room_to_record_it_is_indeterminate() {
+    let mut f = Fixture::new();
+    f.disk.set_quota(Some(f.disk.used()));
+    let out = f.send(1, produce(0, &["a"]));
+    let [Output::Reply {
+        reply: Reply::Produce(Err(e)),
+        ..
+    }] = out.as_slice()
+    else {
+        panic!("expected one produce error, got {out:?}");
+    };
+    assert_eq!(
+        e.definiteness(),
+        sq_core::Definiteness::Indeterminate,
+        "{e}"
+    );
+    // Once there is room, the retry lands.
+    f.disk.set_quota(None);
+    f.send(2, produce(0, &["a"]));
+    assert_eq!(
+        f.flush(),
+        vec![reply(2, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
+    );
+}
+
+#[test]
+fn sequences_are_checked_both_ways() {
+    let mut f = Fixture::new();
+    f.send(1, produce(0, &["a"]));
+    f.flush();
+    // A gap in an epoch is refused definitely, and the refusal fences the epoch...
+    f.send(2, produce(u64::MAX, &["gap"]));
+    let refused = f.flush();
+    assert_eq!(
+        refused,
+        vec![reply(
+            2,
+            Reply::Produce(Err(ProduceError::OutOfOrderSequence {
+                producer: ProducerId(7),
+                epoch: 0,
+                seq: u64::MAX,
+                expected: 1
+            }))
+        )]
+    );
+    assert!(matches!(
+        f.send(3, produce(1, &["b"])).as_slice(),
+        [Output::Reply {
+            reply: Reply::Produce(Err(ProduceError::ProducerFenced { .. })),
+            ..
+        }]
+    ));
+    // ... but does not poison the producer: a new epoch goes on, after a restart too.
+    let mut f = f.restart();
+    f.send(4, produce_as(1, 1, &["b"]));
+    assert_eq!(
+        f.flush(),
+        vec![reply(4, Reply::Produce(Ok(ProduceOk { base_offset: 1 })))]
+    );
+}
+
+#[test]
+fn a_sequence_older_than_the_window_is_indeterminate() {
+    let mut f = Fixture::new();
+    for seq in 0..10 {
+        f.send(seq, produce(seq, &["v"]));
+        f.flush();
+    }
+    let out = f.send(20, produce(0, &["v"]));
+    assert_eq!(
+        out,
+        vec![reply(
+            20,
+            Reply::Produce(Err(ProduceError::StaleSequence {
+                producer: ProducerId(7),
+                seq: 0,
+                next: 10
+            }))
+        )]
+    );
+    assert_eq!(
+        ProduceError::StaleSequence {
+            producer: ProducerId(7),
+            seq: 0,
+            next: 10
+        }
+        .definiteness(),
+        sq_core::Definiteness::Indeterminate
+    );
+}
+
+#[test]
+fn a_failed_sync_drops_the_unsynced_entries_and_answers_indeterminate() {
+    let mut f = Fixture::new();
+    f.send(1, produce(0, &["a"]));
+    f.flush();
+    f.send(2, produce(1, &["b"]));
+    let asked = f.tick();
+    let err = DiskError::Io {
+        op: "sync",
+        file: "wal".into(),
+    };
+    let out = f.complete(&asked, Some(err));
+    assert!(
+        matches!(
+            out.as_slice(),
+            [Output::Reply {
+                req: 2,
+                reply: Reply::Produce(Err(ProduceError::StorageFailed(_))),
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    // The entry is gone from the log: a retry appends it again at the same offset.
+    assert_eq!(f.node.batches(PartitionId(0)).len(), 1);
+    f.send(3, produce(1, &["b"]));
+    assert_eq!(
+        f.flush(),
+        vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: 1 })))]
+    );
+}
+
+#[test]
+fn batches_and_fetches_are_bounded() {
+    let mut f = Fixture::new();
+    let many: Vec<String> = (0..1025).map(|i| i.to_string()).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_eq!(
+        f.send(1, produce(0, &many)),
+        vec![reply(
+            1,
+            Reply::Produce(Err(ProduceError::TooManyRecords {
+                count: 1025,
+                max: 1024
+            }))
+        )]
+    );
+    f.send(2, produce_as(1, 1, &many[..1000]));
+    f.flush();
+    // A fetch from the middle of a batch returns what it asked for, from where it asked.
+    let out = f.send(3, fetch(500));
+    let [Output::Reply {
+        reply: Reply::Fetch(Ok(ok)),
+        ..
+    }] = out.as_slice()
+    else {
+        panic!("expected records, got {out:?}");
+    };
+    let got: Vec<_> = ok.records.iter().map(|r| r.offset).collect();
+    assert_eq!(got, (500..510).collect::<Vec<_>>());
+    assert_eq!(ok.records[0].value, Bytes::from_static(b"500"));
 }
 
 #[test]
@@ -170,14 +388,15 @@ fn recovery_keeps_synced_batches_and_offsets_continue() {
     f.send(1, produce(0, &["a", "b"]));
     f.flush();
     f.send(2, produce(1, &["lost"]));
-    // Crash before the flush: the unsynced batch may or may not survive, never in part.
+    // A sync is asked for but the machine dies before it completes: the unsynced batch may or
+    // may not survive, never in part.
+    let asked = f.tick();
+    assert_eq!(asked.len(), 1);
     f.disk.crash(&mut SimRng::new(3));
-    let mut disk = f.disk;
-    let node = Node::open(NodeConfig::new(NodeId(0), 1), &mut disk).expect("recovers");
-    let mut f = Fixture { node, disk };
+    let mut f = f.restart();
     let hw = f.node.high_watermark(PartitionId(0)).expect("partition 0");
     assert!(hw == 2 || hw == 3, "high watermark {hw}");
-    f.send(3, produce(2, &["c"]));
+    f.send(3, produce_as(1, 2, &["c"]));
     assert_eq!(
         f.flush(),
         vec![reply(3, Reply::Produce(Ok(ProduceOk { base_offset: hw })))]

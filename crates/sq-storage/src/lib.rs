@@ -12,4 +12,4 @@ pub mod wal;
 pub use disk::{Disk, DiskError};
 pub use error::WalError;
 pub use meta::{Meta, MetaError};
-pub use wal::{FrameLocation, Recovery, Wal, WalConfig};
+pub use wal::{FrameLocation, Recovery, SyncRequest, Wal, WalConfig};

@@ -34,6 +34,15 @@ pub struct FrameLocation {
     pub len: u64,
 }
 
+/// A sync the WAL needs: the file, and the last index it makes durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncRequest {
+    /// The segment file to sync.
+    pub file: String,
+    /// Every entry up to this index is durable once the sync succeeds.
+    pub upto: u64,
+}
+
 /// What recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -67,7 +76,6 @@ pub struct Wal {
     slots: Vec<Slot>,
     first_index: u64,
     synced_index: u64,
-    dirty: bool,
     poisoned: Option<String>,
     scratch: BytesMut,
 }
@@ -115,7 +123,6 @@ impl Wal {
             slots: Vec::new(),
             first_index: names.first().map_or(1, |(i, _)| *i),
             synced_index: 0,
-            dirty: false,
             poisoned: None,
             scratch: BytesMut::new(),
         };
@@ -138,11 +145,9 @@ impl Wal {
                 len,
             });
         }
-        if let Some(last) = wal.segments.last() {
-            // Frames that survived the crash unsynced become durable before anyone relies on them.
-            disk.sync(&last.name)?;
-        }
-        wal.synced_index = wal.last_index();
+        // Frames that survived a crash in the page cache are not durable yet: make them so
+        // before anyone relies on them.
+        wal.sync_now(disk)?;
         report.entries = wal.slots.len() as u64;
         Ok((wal, report))
     }
@@ -301,14 +306,15 @@ impl Wal {
     ) -> Result<u64, WalError> {
         self.check_poisoned()?;
         let index = self.next_index();
-        let needs_roll = self
-            .segments
-            .last()
-            .is_none_or(|s| s.len >= self.config.segment_bytes && s.len > 0);
+        // A segment is sealed only once everything in it is durable, so that only the last
+        // segment can ever hold unsynced bytes and recovery may treat damage anywhere else as
+        // real damage. A full segment whose sync is still in flight grows a little past its size.
+        let needs_roll = self.segments.last().is_none_or(|s| {
+            s.len >= self.config.segment_bytes
+                && s.len > 0
+                && self.synced_index == self.last_index()
+        });
         if needs_roll {
-            // Seal the current segment durably first, so that only the last one can hold
-            // unsynced bytes and recovery may treat damage anywhere else as real damage.
-            self.sync(disk)?;
             self.segments.push(Segment {
                 name: segment_name(index),
                 first_index: index,
@@ -331,7 +337,6 @@ impl Wal {
                     damaged: false,
                 });
                 seg.len += self.scratch.len() as u64;
-                self.dirty = true;
                 Ok(index)
             }
             Err(err) => {
@@ -360,22 +365,73 @@ impl Wal {
         }
     }
 
-    /// Makes every appended entry durable. Returns the last durable index.
-    /// A failed sync poisons the WAL: what reached the disk is unknown (fsync errors are not
-    /// retryable), so the owner must reopen it.
-    pub fn sync(&mut self, disk: &mut dyn Disk) -> Result<u64, WalError> {
-        self.check_poisoned()?;
-        if self.dirty {
-            if let Some(seg) = self.segments.last() {
-                if let Err(e) = disk.sync(&seg.name) {
-                    self.poisoned = Some(format!("sync of {} failed: {e}", seg.name));
-                    return Err(WalError::Disk(e));
-                }
-            }
-            self.dirty = false;
+    /// Syncs every appended entry at once (recovery only: a running node asks for syncs with
+    /// [`Wal::sync_request`] and learns of them with [`Wal::synced`]).
+    fn sync_now(&mut self, disk: &mut dyn Disk) -> Result<(), WalError> {
+        if let Some(seg) = self.segments.last() {
+            disk.sync(&seg.name)?;
         }
         self.synced_index = self.last_index();
-        Ok(self.synced_index)
+        Ok(())
+    }
+
+    /// What must be synced to make every appended entry durable: the file, and the last index
+    /// that a successful sync of it covers. `None` when everything is durable already.
+    pub fn sync_request(&self) -> Option<SyncRequest> {
+        if self.poisoned.is_some() || self.synced_index >= self.last_index() {
+            return None;
+        }
+        let seg = self.segments.last()?;
+        Some(SyncRequest {
+            file: seg.name.clone(),
+            upto: self.last_index(),
+        })
+    }
+
+    /// A sync asked for by [`Wal::sync_request`] succeeded: entries up to `upto` are durable
+    /// (those since truncated excepted).
+    pub fn synced(&mut self, upto: u64) {
+        self.synced_index = self.synced_index.max(upto.min(self.last_index()));
+    }
+
+    /// Removes every entry from `index` on (they were never synced, or conflict with a leader's
+    /// log): later segments are deleted, the one holding `index` is cut before it. Durable when
+    /// it returns. On a disk error the WAL is poisoned and must be reopened.
+    pub fn truncate_from(&mut self, disk: &mut dyn Disk, index: u64) -> Result<(), WalError> {
+        self.check_poisoned()?;
+        let index = index.max(self.first_index);
+        if index > self.last_index() {
+            return Ok(());
+        }
+        // The first index of the earliest segment deleted: entries from there on are gone with
+        // their files.
+        let mut deleted_from = self.next_index();
+        while let Some(seg) = self.segments.last() {
+            if index > seg.first_index || (index == seg.first_index && self.segments.len() == 1) {
+                break;
+            }
+            let (name, first) = (seg.name.clone(), seg.first_index);
+            if let Err(e) = disk.delete(&name) {
+                self.poisoned = Some(format!("deleting {name} failed: {e}"));
+                return Err(WalError::Disk(e));
+            }
+            deleted_from = first;
+            self.segments.pop();
+        }
+        let keep = (index - self.first_index) as usize;
+        if let (Some(seg), true) = (self.segments.last_mut(), index < deleted_from) {
+            let cut = self.slots[keep].pos;
+            if cut < seg.len {
+                if let Err(e) = disk.truncate(&seg.name, cut) {
+                    self.poisoned = Some(format!("truncating {} failed: {e}", seg.name));
+                    return Err(WalError::Disk(e));
+                }
+                seg.len = cut;
+            }
+        }
+        self.slots.truncate(keep);
+        self.synced_index = self.synced_index.min(self.last_index());
+        Ok(())
     }
 
     /// Reads entry `index` from disk, checking both CRCs and that the frame is the one expected.

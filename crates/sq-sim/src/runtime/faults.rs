@@ -11,9 +11,15 @@ impl Sim {
         }
         sn.node = None;
         sn.incarnation += 1;
+        sn.wake = None;
+        if sn.syncs_in_flight > 0 {
+            self.stats.crashes_mid_sync += 1;
+        }
+        sn.syncs_in_flight = 0;
         let lost = sn.disk.crash(&mut self.rng);
         self.stats.crashes += 1;
         self.stats.last_crash = Some(self.now);
+        self.disturbed();
         self.fault(format!("crash n{n}: {lost} unsynced bytes lost"));
     }
 
@@ -37,6 +43,7 @@ impl Sim {
                         r.entries, r.truncated_bytes, r.damaged
                     );
                     self.nodes[n as usize].node = Some(node);
+                    self.disturbed();
                     self.fault(what);
                     return Ok(());
                 }

@@ -22,8 +22,10 @@ impl Sim {
     }
 
     /// Liveness: every operation in flight has had `bound` ns of a healthy cluster (healthy since
-    /// `healthy_since`) to finish; `Err` names the first that has not.
+    /// `healthy_since`, and undisturbed since the last disk error, crash or restart the
+    /// simulation itself saw) to finish; `Err` names the first that has not.
     pub fn check_settled(&self, healthy_since: Time, bound: u64) -> Result<(), Box<Failure>> {
+        let healthy_since = healthy_since.max(self.last_disturbance);
         for (client, started) in self.in_flight() {
             let due = started.max(healthy_since) + bound;
             if self.now > due {
