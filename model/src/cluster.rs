@@ -164,7 +164,7 @@ impl ClusterModel {
         let mut options: Vec<(u32, BoxedStrategy<Transition>)> = vec![
             (
                 30,
-                (0..s.producers, 0..s.partitions, 1u8..=4, seed)
+                (0..s.producers, 0..s.partitions, 1u8..=6, seed)
                     .prop_map(|(producer, partition, records, seed)| Transition::Produce {
                         producer,
                         partition,

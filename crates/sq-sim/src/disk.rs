@@ -77,6 +77,11 @@ impl SimDisk {
         self.fail_next = Some(fault);
     }
 
+    /// The quota in force, if the disk has filled up (`None`: unlimited).
+    pub fn quota(&self) -> Option<u64> {
+        self.quota
+    }
+
     /// Limits the disk to `quota` bytes (`None`: unlimited).
     pub fn set_quota(&mut self, quota: Option<u64>) {
         self.quota = quota;

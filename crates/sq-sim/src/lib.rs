@@ -18,4 +18,4 @@ pub mod swarm;
 pub mod trace;
 
 pub use failure::Failure;
-pub use runtime::{RunReport, RunStats, Sim, SimConfig};
+pub use runtime::{RunReport, RunStats, Sim, SimConfig, LIVENESS_BOUND};

@@ -30,6 +30,8 @@ mod finish;
 mod observe;
 mod wire;
 
+pub use finish::LIVENESS_BOUND;
+
 use wire::{history_line, msg_of, record_value};
 
 /// How a run is set up.
@@ -225,6 +227,9 @@ pub struct Sim {
     stats: RunStats,
     /// When something last happened that costs clients time; see [`Sim::disturbed`].
     last_disturbance: Time,
+    /// Since when every node has been up, every disk has had room and the network has been
+    /// lossless, if that is so now.
+    healthy_since: Option<Time>,
     node_out: Vec<Output>,
     client_out: Vec<ClientOutput>,
 }
@@ -287,6 +292,7 @@ impl Sim {
             watermarks: Watermarks::default(),
             stats: RunStats::default(),
             last_disturbance: Time::ZERO,
+            healthy_since: Some(Time::ZERO),
             node_out: Vec::new(),
             client_out: Vec::new(),
             cfg,
@@ -431,7 +437,8 @@ impl Sim {
             }
         }
         self.check_watermarks()?;
-        self.check_images_if_rewritten()
+        self.check_images_if_rewritten()?;
+        self.check_liveness()
     }
 
     fn fault(&mut self, what: String) {

@@ -2,6 +2,11 @@
 
 use super::*;
 
+/// How long a healthy, undisturbed cluster may take to answer an operation: a client's retry
+/// interval (20 ms), then two network trips (at most 3.5 ms each), a group-commit delay (at
+/// most 2 ms) and a sync (at most 2.4 ms), with room to spare.
+pub const LIVENESS_BOUND: u64 = 60 * Time::MILLI;
+
 impl Sim {
     /// The clients with an operation in flight, as "c0", "c4".
     pub fn busy_clients(&self) -> Vec<String> {
@@ -19,6 +24,27 @@ impl Sim {
             .iter()
             .filter_map(|c| Some((c.client(), c.in_flight_since()?)));
         producers.chain(consumers)
+    }
+
+    /// The liveness postcondition, checked after every transition of every run (model-based
+    /// cases, swarm seeds, replays and scenarios alike, so a printed replay fails as the test
+    /// did): once every node is up, every disk has room and the network is lossless, every
+    /// operation is answered within [`LIVENESS_BOUND`] of its invocation, of the healing, or of
+    /// the last disturbance (a disk error, a crash, a restart), whichever is latest.
+    pub(super) fn check_liveness(&mut self) -> Result<(), Box<Failure>> {
+        let healthy = self
+            .nodes
+            .iter()
+            .all(|sn| sn.node.is_some() && sn.disk.quota().is_none())
+            && self.net.loss == 0;
+        self.healthy_since = match (healthy, self.healthy_since) {
+            (false, _) => None,
+            (true, since) => Some(since.unwrap_or(self.now)),
+        };
+        match self.healthy_since {
+            Some(since) => self.check_settled(since, LIVENESS_BOUND),
+            None => Ok(()),
+        }
     }
 
     /// Liveness: every operation in flight has had `bound` ns of a healthy cluster (healthy since
