@@ -6,6 +6,7 @@
 //! [`invariants`] are checked as the run goes; the [`trace`] records (and hashes) every event.
 
 pub mod bench;
+pub mod ddmin;
 pub mod disk;
 pub mod failure;
 pub mod invariants;

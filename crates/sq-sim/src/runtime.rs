@@ -318,6 +318,11 @@ impl Sim {
         &self.history
     }
 
+    /// How many transitions have been applied: the index the next one gets.
+    pub fn transitions_applied(&self) -> usize {
+        self.transition.map_or(0, |t| t + 1)
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> &RunStats {
         &self.stats

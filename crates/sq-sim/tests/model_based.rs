@@ -1,47 +1,81 @@
 //! The model-based test: proptest-state-machine generates transitions from the reference model
 //! (`sq_model::SingleNodeCluster`), applies them to the simulated cluster, checks the
 //! postconditions in `apply` and the invariants after every transition, and shrinks any failure
-//! to a short script. `PROPTEST_CASES` sets how many cases run (default 512).
+//! to a short script. A ddmin pass then cuts what proptest's shrinking leaves behind, and the
+//! smallest script that still breaks the same invariant is printed and saved for `sq-sim
+//! replay`. `PROPTEST_CASES` sets how many cases run (default 512).
 
-use proptest::test_runner::{Config, FileFailurePersistence};
-use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
+use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
+use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use sq_model::{ClusterModel, SingleNodeCluster, Transition};
-use sq_sim::{Failure, Sim, SimConfig};
+use sq_sim::ddmin::{minimize, violated};
+use sq_sim::{Sim, SimConfig};
+use std::path::{Path, PathBuf};
 
-/// The system under test: the simulator, and the script applied so far (for the replay file).
+/// The system under test: the simulator.
 struct Sut {
     sim: Sim,
-    script: Vec<Transition>,
-    seed: u64,
 }
 
 struct SimTest;
 
-/// Writes the failing script where `sq-sim replay` can read it, and panics with the diagnostic.
-fn fail(sut: &Sut, failure: &Failure) -> ! {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("model-case-{}.script", sut.seed));
-    let text: String = sut.script.iter().map(|t| format!("{t}\n")).collect();
-    let saved = std::fs::write(&path, &text).is_ok();
-    let mut failure = failure.clone();
-    failure.replay = if saved {
-        format!(
-            "cargo run --release -p sq-sim -- replay --script {} --seed {}",
-            path.display(),
-            sut.seed
-        )
-    } else {
-        format!("(could not write {})", path.display())
+fn sim_config(seed: u64) -> SimConfig {
+    let mut cfg = SimConfig::new(sq_model::ClusterShape::SINGLE_NODE, seed);
+    cfg.label = format!("model-based case · seed {seed}");
+    cfg
+}
+
+/// `path` relative to the workspace root, as a user types it there.
+fn relative(path: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    path.strip_prefix(&root)
+        .map_or(path.to_path_buf(), Path::to_path_buf)
+}
+
+/// Runs ddmin over the case proptest shrank to, saves the smallest script that breaks the same
+/// invariant where `sq-sim replay` reads it, and panics with its diagnostic.
+fn report(seed: u64, shrunk: &[Transition], why: &str) -> ! {
+    let config = || sim_config(seed);
+    let Some(invariant) = violated(&config, shrunk) else {
+        panic!(
+            "\n{why}\nminimal failing case ({} transitions):\n{}",
+            shrunk.len(),
+            listing(shrunk)
+        );
+    };
+    let smallest = minimize(&config, shrunk, invariant);
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("model-case-{seed}.script"));
+    let text: String = std::iter::once(format!("# seed: {seed}\n"))
+        .chain(smallest.iter().map(|t| format!("{t}\n")))
+        .collect();
+    let mut cfg = config();
+    cfg.replay = match std::fs::write(&path, &text) {
+        Ok(()) => format!(
+            "cargo run --release -p sq-sim -- replay --script {} --trace",
+            relative(&path).display()
+        ),
+        Err(e) => format!("(could not write {}: {e})", relative(&path).display()),
+    };
+    let failure = match Sim::new(cfg).run_script(&smallest) {
+        Err(f) => f.to_string(),
+        Ok(_) => unreachable!("invariant: ddmin keeps only scripts that fail"),
     };
     panic!(
-        "\n{failure}\nscript ({} transitions):\n{}",
-        sut.script.len(),
-        sut.script
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("  {i:>3}  {t}\n"))
-            .collect::<String>()
+        "\n{failure}\nminimal failing case ({} transitions; proptest shrank to {}, ddmin to {}):\n{}",
+        smallest.len(),
+        shrunk.len(),
+        smallest.len(),
+        listing(&smallest)
     );
+}
+
+fn listing(script: &[Transition]) -> String {
+    script
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("  {i:>3}  {t}\n"))
+        .collect()
 }
 
 impl StateMachineTest for SimTest {
@@ -49,12 +83,8 @@ impl StateMachineTest for SimTest {
     type Reference = SingleNodeCluster;
 
     fn init_test(ref_state: &ClusterModel) -> Sut {
-        let mut cfg = SimConfig::new(ref_state.shape, ref_state.seed);
-        cfg.label = format!("model-based case · seed {}", ref_state.seed);
         Sut {
-            sim: Sim::new(cfg),
-            script: Vec::new(),
-            seed: ref_state.seed,
+            sim: Sim::new(sim_config(ref_state.seed)),
         }
     }
 
@@ -62,9 +92,9 @@ impl StateMachineTest for SimTest {
     /// (`sq_sim::LIVENESS_BOUND`) as it goes, so that `sq-sim replay` of a saved case fails the
     /// same way.
     fn apply(mut sut: Sut, _ref_state: &ClusterModel, t: Transition) -> Sut {
-        sut.script.push(t);
-        if let Err(f) = sut.sim.apply(sut.script.len() - 1, &t) {
-            fail(&sut, &f);
+        let index = sut.sim.transitions_applied();
+        if let Err(f) = sut.sim.apply(index, &t) {
+            panic!("\n{f}");
         }
         sut
     }
@@ -82,7 +112,7 @@ impl StateMachineTest for SimTest {
 
     fn teardown(mut sut: Sut, _ref_state: ClusterModel) {
         if let Err(f) = sut.sim.finish() {
-            fail(&sut, &f);
+            panic!("\n{f}");
         }
     }
 }
@@ -104,12 +134,23 @@ fn config() -> Config {
     }
 }
 
-prop_state_machine! {
-    #![proptest_config(config())]
-
-    /// Single node: produce, fetch, run, crash, restart, disk full and free, corruption, lossy net.
-    #[test]
-    fn single_node_cluster_matches_the_model(sequential 1..80 => SimTest);
+/// Single node: produce, fetch, run, crash, restart, disk full and free, disk errors,
+/// corruption, a lossy network.
+#[test]
+fn single_node_cluster_matches_the_model() {
+    let mut runner = TestRunner::new(config());
+    let strategy = SingleNodeCluster::sequential_strategy(1..80);
+    let result = runner.run(&strategy, |(initial, transitions, seen)| {
+        SimTest::test_sequential(config(), initial, transitions, seen);
+        Ok(())
+    });
+    match result {
+        Ok(()) => {}
+        Err(TestError::Fail(why, (initial, transitions, _))) => {
+            report(initial.seed, &transitions, why.message())
+        }
+        Err(TestError::Abort(why)) => panic!("the model-based test gave up: {why}"),
+    }
 }
 
 #[test]
