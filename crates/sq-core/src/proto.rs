@@ -212,3 +212,86 @@ pub enum Reply {
     /// The answer to a fetch.
     Fetch(Result<FetchOk, FetchError>),
 }
+
+/// One line for traces and logs, the only description of a request there is: `produce p1 e0
+/// seq 4 → partition 0 ×3` or `fetch partition 1 from 7 max 10`. Record values are left out.
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Produce(p) => write!(
+                f,
+                "produce {} e{} seq {} → {} ×{}",
+                p.producer,
+                p.epoch,
+                p.seq,
+                p.partition,
+                p.records.len()
+            ),
+            Request::Fetch(r) => write!(
+                f,
+                "fetch {} from {} max {}",
+                r.partition, r.offset, r.max_records
+            ),
+        }
+    }
+}
+
+/// One line for traces and logs: `produced at 41`, `fetched 3 records (41..44) hw=50`, or the
+/// error's own message after `produce refused:` / `fetch failed:`.
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Produce(Ok(ok)) => write!(f, "produced at {}", ok.base_offset),
+            Reply::Produce(Err(e)) => write!(f, "produce refused: {e}"),
+            Reply::Fetch(Ok(ok)) => match (ok.records.first(), ok.records.last()) {
+                (Some(a), Some(b)) => write!(
+                    f,
+                    "fetched {} records ({}..{}) hw={}",
+                    ok.records.len(),
+                    a.offset,
+                    b.offset + 1,
+                    ok.high_watermark
+                ),
+                _ => write!(f, "fetched 0 records hw={}", ok.high_watermark),
+            },
+            Reply::Fetch(Err(e)) => write!(f, "fetch failed: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn requests_and_replies_print_one_line() {
+        let produce = Request::Produce(ProduceRequest {
+            partition: PartitionId(0),
+            producer: ProducerId(1),
+            epoch: 2,
+            seq: 4,
+            records: vec![Bytes::from_static(b"a"); 3],
+        });
+        assert_eq!(produce.to_string(), "produce p1 e2 seq 4 → partition 0 ×3");
+        let fetched = Reply::Fetch(Ok(FetchOk {
+            records: vec![
+                FetchedRecord {
+                    offset: 7,
+                    value: Bytes::new(),
+                },
+                FetchedRecord {
+                    offset: 8,
+                    value: Bytes::new(),
+                },
+            ],
+            high_watermark: 9,
+        }));
+        assert_eq!(fetched.to_string(), "fetched 2 records (7..9) hw=9");
+        let refused = Reply::Produce(Err(ProduceError::StorageFull));
+        assert_eq!(
+            refused.to_string(),
+            "produce refused: storage full: nothing was appended"
+        );
+    }
+}
