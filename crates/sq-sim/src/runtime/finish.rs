@@ -71,16 +71,25 @@ impl Sim {
         }
         self.check_images()?;
         self.stats.healed_at = Some(self.now);
+        // A node that refused to start holds what it held out of reach: with one node, nothing
+        // can be probed or read back (the run reports the refusal in its stats).
+        if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+            return Ok(self.report());
+        }
         self.probe(limit)?;
         for partition in 0..u32::from(self.cfg.shape.partitions) {
             self.read_back(partition, limit + self.cfg.settle_limit)?;
         }
-        Ok(RunReport {
+        Ok(self.report())
+    }
+
+    fn report(&self) -> RunReport {
+        RunReport {
             events: self.trace.len(),
             sim_time: self.now,
             trace_hash: self.trace.hash(),
             stats: self.stats.clone(),
-        })
+        }
     }
 
     /// A healed cluster must ack a produce: each producer sends one more batch, and each must be
