@@ -168,6 +168,11 @@ impl SimDisk {
         self.countdown = Some((calls.max(1), kind));
     }
 
+    /// Disarms a countdown that has not fired.
+    pub fn disarm(&mut self) {
+        self.countdown = None;
+    }
+
     /// Whether a countdown is armed and has not fired.
     pub fn crash_armed(&self) -> bool {
         self.countdown.is_some()

@@ -215,6 +215,9 @@ pub struct Sim {
     /// Per node: the disk's rewrite count when its durable image was last checked in full.
     checked_rewrites: Vec<Option<u64>>,
     stats: RunStats,
+    /// When a supervisor last restarted a node that died on its own: the model cannot know of
+    /// such outages, so liveness is measured from the end of the last one.
+    supervised_up_at: Time,
     node_out: Vec<Output>,
     client_out: Vec<ClientOutput>,
 }
@@ -273,6 +276,7 @@ impl Sim {
             checked_rewrites: vec![None; usize::from(shape.nodes)],
             watermarks: Watermarks::default(),
             stats: RunStats::default(),
+            supervised_up_at: Time::ZERO,
             node_out: Vec::new(),
             client_out: Vec::new(),
             cfg,
@@ -536,7 +540,9 @@ impl Sim {
                     return Ok(());
                 }
                 self.stats.supervised_restarts += 1;
-                self.restart(node)
+                self.restart(node)?;
+                self.supervised_up_at = self.now;
+                Ok(())
             }
         }
     }

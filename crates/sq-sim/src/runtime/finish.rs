@@ -22,8 +22,10 @@ impl Sim {
     }
 
     /// Liveness: every operation in flight has had `bound` ns of a healthy cluster (healthy since
-    /// `healthy_since`) to finish; `Err` names the first that has not.
+    /// `healthy_since`, and since a supervisor last restarted a node that died on its own, which
+    /// the caller's model cannot know of) to finish; `Err` names the first that has not.
     pub fn check_settled(&self, healthy_since: Time, bound: u64) -> Result<(), Box<Failure>> {
+        let healthy_since = healthy_since.max(self.supervised_up_at);
         for (client, started) in self.in_flight() {
             let due = started.max(healthy_since) + bound;
             if self.now > due {
@@ -77,6 +79,9 @@ impl Sim {
             return Ok(self.report());
         }
         self.probe(limit)?;
+        if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+            return Ok(self.report());
+        }
         for partition in 0..u32::from(self.cfg.shape.partitions) {
             self.read_back(partition, limit + self.cfg.settle_limit)?;
         }
@@ -101,6 +106,10 @@ impl Sim {
         }
         while !self.clients_idle() && self.now < limit {
             self.run_for(10 * Time::MILLI)?;
+        }
+        // The probe itself may hit injected damage that makes the node refuse to start.
+        if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+            return Ok(());
         }
         for p in 0..self.producers.len() {
             let client = self.producers[p].client();
