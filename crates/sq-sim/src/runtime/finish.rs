@@ -139,6 +139,11 @@ impl Sim {
             done: false,
         });
         while !self.readback.as_ref().is_some_and(|r| r.done) {
+            // Injected damage may make the node refuse to start during the read-back itself.
+            if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+                self.readback = None;
+                return Ok(());
+            }
             if self.now >= limit {
                 return Err(self.fail(
                     Violation::new(
