@@ -48,8 +48,10 @@ pub struct ClusterModel {
     pub loss: u8,
     /// Percent of messages duplicated.
     pub dup: u8,
-    /// Latent corruptions injected so far.
+    /// Latent corruptions injected so far (misdirected writes included).
     pub corruptions: u8,
+    /// Misdirected writes injected so far.
+    pub misdirects: u8,
     /// Whether the runner can tell a node that refuses to start after injected damage (a typed
     /// outcome: it stays down) from a disagreement with this model. Only then are the faults that
     /// can make a node refuse proposed: header flips and misdirected writes. The model-based test
@@ -90,6 +92,7 @@ impl ClusterModel {
             loss: 0,
             dup: 0,
             corruptions: 0,
+            misdirects: 0,
             may_refuse: false,
         }
     }
@@ -158,7 +161,11 @@ impl ClusterModel {
             Transition::Restart { node, .. } => self.up[node as usize] = true,
             Transition::DiskFull { node, .. } => self.disk_full[node as usize] = true,
             Transition::DiskFree { node, .. } => self.disk_full[node as usize] = false,
-            Transition::Corrupt { .. } | Transition::Misdirect { .. } => self.corruptions += 1,
+            Transition::Corrupt { .. } => self.corruptions += 1,
+            Transition::Misdirect { .. } => {
+                self.corruptions += 1;
+                self.misdirects = self.misdirects.saturating_add(1);
+            }
             // A crash inside an operation of an up node: its supervisor restarts it. Armed on a
             // down node, it lands in the next restart, which the harness then tries again.
             Transition::CrashDuring { .. } => {}
@@ -270,15 +277,19 @@ impl ClusterModel {
                 per_node(2, self.nodes_where(|_| true), |node, seed| {
                     Transition::Corrupt { node, seed }
                 });
-                per_node(1, self.nodes_where(|n| self.up[n]), |node, seed| {
-                    Transition::Misdirect { node, seed }
-                });
+                // At most one per case: the damage usually makes the next restart refuse.
+                if self.misdirects == 0 {
+                    per_node(1, self.nodes_where(|n| self.up[n]), |node, seed| {
+                        Transition::Misdirect { node, seed }
+                    });
+                }
             } else {
-                // Payload flips only: `seed % 4 == 3` would pick the header.
+                // Payload flips only: a seed that would pick the header is moved off it.
                 per_node(2, self.nodes_where(|_| true), |node, seed| {
+                    let t = Transition::Corrupt { node, seed };
                     Transition::Corrupt {
                         node,
-                        seed: if seed % 4 == 3 { seed - 1 } else { seed },
+                        seed: if t.corrupts_header() { seed - 1 } else { seed },
                     }
                 });
             }

@@ -104,8 +104,8 @@ pub enum Transition {
         /// Randomness for this transition; its parity picks the call that fails.
         seed: u16,
     },
-    /// A latent bit flip in a synced record on the node's disk: in its payload, or (a quarter of
-    /// the seeds, `seed % 4 == 3`) in its header.
+    /// A latent bit flip in a synced record on the node's disk: in its payload, or (an eighth of
+    /// the seeds: see [`Transition::corrupts_header`]) in its header.
     Corrupt {
         /// Which node.
         node: u8,
@@ -124,6 +124,13 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// Whether this is a `corrupt` whose seed picks a frame header rather than a payload
+    /// (`seed % 8 == 7`). Rarer than payload flips: with one node, a damaged header makes the
+    /// next restart refuse, which ends what the rest of a run can check.
+    pub fn corrupts_header(&self) -> bool {
+        matches!(self, Transition::Corrupt { seed, .. } if seed % 8 == 7)
+    }
+
     /// The transition's own seed.
     pub fn seed(&self) -> u16 {
         match *self {

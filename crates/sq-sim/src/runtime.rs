@@ -436,7 +436,7 @@ impl Sim {
                     "disk of n{node}: the next {fault:?} fails with an I/O error"
                 ));
             }
-            Transition::Corrupt { node, seed } => self.corrupt(u32::from(node), seed % 4 == 3),
+            Transition::Corrupt { node, .. } => self.corrupt(u32::from(node), t.corrupts_header()),
             Transition::Network { loss, dup, .. } => {
                 self.net.loss = loss;
                 self.net.dup = dup;

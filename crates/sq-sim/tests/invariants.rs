@@ -382,8 +382,9 @@ fn sim_with_three_acked_batches_then(fault: Transition) -> Sim {
 /// `Recovery` violation (`a_node_that_cannot_recover_fires_recovery`).
 #[test]
 fn a_refusal_at_injected_header_damage_is_a_typed_outcome() {
-    // seed % 4 == 3 picks the header.
-    let mut sim = sim_with_three_acked_batches_then(Transition::Corrupt { node: 0, seed: 3 });
+    let header_flip = Transition::Corrupt { node: 0, seed: 7 };
+    assert!(header_flip.corrupts_header());
+    let mut sim = sim_with_three_acked_batches_then(header_flip);
     sim.apply(8, &Transition::Restart { node: 0, seed: 0 })
         .expect("an excused refusal is not a violation");
     let why = sim.refused(0).expect("n0 refused to start");
@@ -402,7 +403,7 @@ fn a_refusal_at_injected_header_damage_is_a_typed_outcome() {
 /// refusal at a header nobody damaged through the harness.
 #[test]
 fn a_refusal_elsewhere_than_the_injected_damage_fires_recovery() {
-    // An even seed below 3 picks a payload.
+    // Seed 0 picks a payload.
     let mut sim = sim_with_three_acked_batches_then(Transition::Corrupt { node: 0, seed: 0 });
     assert!(sim
         .disk_mut(0)
