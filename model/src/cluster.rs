@@ -48,8 +48,15 @@ pub struct ClusterModel {
     pub loss: u8,
     /// Percent of messages duplicated.
     pub dup: u8,
-    /// Latent corruptions injected so far.
+    /// Latent corruptions injected so far (misdirected writes included).
     pub corruptions: u8,
+    /// Misdirected writes injected so far.
+    pub misdirects: u8,
+    /// Whether the runner can tell a node that refuses to start after injected damage (a typed
+    /// outcome: it stays down) from a disagreement with this model. Only then are the faults that
+    /// can make a node refuse proposed: header flips and misdirected writes. The model-based test
+    /// compares each node's up/down state with `up` and cannot yet; swarm runs can.
+    pub may_refuse: bool,
 }
 
 impl fmt::Debug for ClusterModel {
@@ -85,7 +92,15 @@ impl ClusterModel {
             loss: 0,
             dup: 0,
             corruptions: 0,
+            misdirects: 0,
+            may_refuse: false,
         }
+    }
+
+    /// The same cluster, with the faults that can make a node refuse to start proposed too.
+    pub fn with_refusals(mut self) -> ClusterModel {
+        self.may_refuse = true;
+        self
     }
 
     /// Whether `t` can be applied in this state: its ids are in range, and the corruption budget
@@ -109,12 +124,18 @@ impl ClusterModel {
                 ..
             } => consumer < self.shape.consumers && partition < self.shape.partitions,
             Transition::Run { ms, .. } => ms > 0,
+            Transition::CrashDuring {
+                node, calls, power, ..
+            } => node_ok(node) && (1..=8).contains(&calls) && power <= 1,
             Transition::Crash { node, .. }
+            | Transition::PowerLoss { node, .. }
             | Transition::Restart { node, .. }
             | Transition::DiskFull { node, .. }
             | Transition::DiskFree { node, .. }
             | Transition::DiskError { node, .. } => node_ok(node),
-            Transition::Corrupt { node, .. } => node_ok(node) && self.corruptions < MAX_CORRUPTIONS,
+            Transition::Corrupt { node, .. } | Transition::Misdirect { node, .. } => {
+                node_ok(node) && self.corruptions < MAX_CORRUPTIONS
+            }
             Transition::Network { loss, dup, .. } => loss <= 50 && dup <= 50,
         }
     }
@@ -134,11 +155,20 @@ impl ClusterModel {
     /// The state after `t`.
     pub fn apply(&mut self, t: &Transition) {
         match *t {
-            Transition::Crash { node, .. } => self.up[node as usize] = false,
+            Transition::Crash { node, .. } | Transition::PowerLoss { node, .. } => {
+                self.up[node as usize] = false
+            }
             Transition::Restart { node, .. } => self.up[node as usize] = true,
             Transition::DiskFull { node, .. } => self.disk_full[node as usize] = true,
             Transition::DiskFree { node, .. } => self.disk_full[node as usize] = false,
             Transition::Corrupt { .. } => self.corruptions += 1,
+            Transition::Misdirect { .. } => {
+                self.corruptions += 1;
+                self.misdirects = self.misdirects.saturating_add(1);
+            }
+            // A crash inside an operation of an up node: its supervisor restarts it. Armed on a
+            // down node, it lands in the next restart, which the harness then tries again.
+            Transition::CrashDuring { .. } => {}
             Transition::Network { loss, dup, .. } => {
                 self.loss = loss;
                 self.dup = dup;
@@ -196,6 +226,23 @@ impl ClusterModel {
                     .boxed(),
             ),
         ];
+        // A crash inside the next few disk calls, of an up node or of the next restart.
+        options.push((
+            3,
+            (
+                proptest::sample::select(self.nodes_where(|_| true)),
+                1u8..=8,
+                0u8..=1,
+                seed,
+            )
+                .prop_map(|(node, calls, power, seed)| Transition::CrashDuring {
+                    node,
+                    calls,
+                    power,
+                    seed,
+                })
+                .boxed(),
+        ));
         let mut per_node = |weight: u32, nodes: Vec<u8>, make: fn(u8, u16) -> Transition| {
             if !nodes.is_empty() {
                 options.push((
@@ -208,6 +255,10 @@ impl ClusterModel {
         };
         per_node(4, self.nodes_where(|n| self.up[n]), |node, seed| {
             Transition::Crash { node, seed }
+        });
+        // A power loss also hits a crashed node: its page cache may still hold unsynced bytes.
+        per_node(2, self.nodes_where(|_| true), |node, seed| {
+            Transition::PowerLoss { node, seed }
         });
         per_node(8, self.nodes_where(|n| !self.up[n]), |node, seed| {
             Transition::Restart { node, seed }
@@ -222,9 +273,26 @@ impl ClusterModel {
             Transition::DiskError { node, seed }
         });
         if self.corruptions < MAX_CORRUPTIONS {
-            per_node(2, self.nodes_where(|_| true), |node, seed| {
-                Transition::Corrupt { node, seed }
-            });
+            if self.may_refuse {
+                per_node(2, self.nodes_where(|_| true), |node, seed| {
+                    Transition::Corrupt { node, seed }
+                });
+                // At most one per case: the damage usually makes the next restart refuse.
+                if self.misdirects == 0 {
+                    per_node(1, self.nodes_where(|n| self.up[n]), |node, seed| {
+                        Transition::Misdirect { node, seed }
+                    });
+                }
+            } else {
+                // Payload flips only: a seed that would pick the header is moved off it.
+                per_node(2, self.nodes_where(|_| true), |node, seed| {
+                    let t = Transition::Corrupt { node, seed };
+                    Transition::Corrupt {
+                        node,
+                        seed: if t.corrupts_header() { seed - 1 } else { seed },
+                    }
+                });
+            }
         }
         Union::new_weighted(options).boxed()
     }

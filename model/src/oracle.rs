@@ -55,6 +55,8 @@ struct Part {
     at: BTreeMap<u64, RecordId>,
     /// Where each known record is.
     placed: BTreeMap<RecordId, u64>,
+    /// Offsets whose records were lost to an injected fault (see [`LogOracle::forget`]).
+    lost: BTreeSet<u64>,
 }
 
 /// The reference model of the log.
@@ -188,6 +190,10 @@ impl LogOracle {
             _ => None,
         };
         let part = self.parts.entry(partition).or_default();
+        if part.lost.contains(&offset) {
+            // Whatever is (or was) at an offset lost to an injected fault proves nothing.
+            return Ok(());
+        }
         if let Some(&known) = part.at.get(&offset) {
             if known != id {
                 let known_acked = matches!(
@@ -316,6 +322,20 @@ impl LogOracle {
             .and_then(|b| b.values.get(id.index as usize))
     }
 
+    /// Forgets what is known at `offsets` of `partition`: the records there were lost to an
+    /// injected fault that one node cannot survive (a misdirected write over the WAL's tail,
+    /// which recovery must take for a torn write and cut), so their offsets may be handed out
+    /// again. Only the harness's record of the damage it did may call this.
+    pub fn forget(&mut self, partition: u32, offsets: std::ops::Range<u64>) {
+        let part = self.parts.entry(partition).or_default();
+        for offset in offsets {
+            part.lost.insert(offset);
+            if let Some(id) = part.at.remove(&offset) {
+                part.placed.remove(&id);
+            }
+        }
+    }
+
     /// Every acked batch: (partition, producer, seq, base offset, record count).
     pub fn acked_batches(&self) -> impl Iterator<Item = (u32, u64, u64, u64, u32)> + '_ {
         self.batches
@@ -391,8 +411,12 @@ impl LogOracle {
             for index in 0..count {
                 let rid = RecordId { index, ..*id };
                 let readable = part.placed.contains_key(&rid);
-                let first = part.placed.get(&RecordId { index: 0, ..*id });
-                let excused_hole = first.is_some_and(|o| excused.contains(&(o + u64::from(index))));
+                // Where the batch starts, from any of its records found (they are contiguous).
+                let first = part.placed.get(id).map(|o| o - u64::from(id.index));
+                let excused_hole = first.is_some_and(|o| {
+                    let at = o + u64::from(index);
+                    excused.contains(&at) || part.lost.contains(&at)
+                });
                 if !readable && !excused_hole {
                     return Err(Violation::new(
                         Invariant::NoPhantoms,

@@ -38,11 +38,42 @@ pub enum Transition {
         /// Randomness for this transition.
         seed: u16,
     },
-    /// The node's process dies: memory lost, unsynced writes lost, the last one maybe torn.
+    /// The node's process dies: memory lost. The page cache survives, so its restart reads back
+    /// every byte it wrote, synced or not (unsynced bytes are still not durable).
     Crash {
         /// Which node.
         node: u8,
         /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The node's machine loses power: the process dies, and per file the unsynced bytes are
+    /// lost, kept or torn. The node is down until restarted, as after a crash.
+    PowerLoss {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition: how much of each file's unsynced tail survives.
+        seed: u16,
+    },
+    /// Arms a crash that lands inside an operation: the node's disk dies at its `calls`-th next
+    /// call (that call and later ones fail), and the process then dies (a power loss if `power`
+    /// is 1). An up node is restarted by its supervisor; a down node dies in its next restart,
+    /// in the middle of recovery, and is then started again.
+    CrashDuring {
+        /// Which node.
+        node: u8,
+        /// How many disk calls from now, 1..=8.
+        calls: u8,
+        /// 1: a power loss; 0: a process crash.
+        power: u8,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The node's next append lands in the wrong place: elsewhere in the file or in another
+    /// segment, and the intended place reads as zeros.
+    Misdirect {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition: where the write lands.
         seed: u16,
     },
     /// A crashed node starts again and recovers from its disk.
@@ -73,11 +104,12 @@ pub enum Transition {
         /// Randomness for this transition; its parity picks the call that fails.
         seed: u16,
     },
-    /// A latent bit flip in a synced record on the node's disk.
+    /// A latent bit flip in a synced record on the node's disk: in its payload, or (an eighth of
+    /// the seeds: see [`Transition::corrupts_header`]) in its header.
     Corrupt {
         /// Which node.
         node: u8,
-        /// Randomness for this transition.
+        /// Randomness for this transition: header or payload, which frame, which bit.
         seed: u16,
     },
     /// The network between clients and nodes loses and duplicates messages.
@@ -92,6 +124,13 @@ pub enum Transition {
 }
 
 impl Transition {
+    /// Whether this is a `corrupt` whose seed picks a frame header rather than a payload
+    /// (`seed % 8 == 7`). Rarer than payload flips: with one node, a damaged header makes the
+    /// next restart refuse, which ends what the rest of a run can check.
+    pub fn corrupts_header(&self) -> bool {
+        matches!(self, Transition::Corrupt { seed, .. } if seed % 8 == 7)
+    }
+
     /// The transition's own seed.
     pub fn seed(&self) -> u16 {
         match *self {
@@ -99,6 +138,9 @@ impl Transition {
             | Transition::Fetch { seed, .. }
             | Transition::Run { seed, .. }
             | Transition::Crash { seed, .. }
+            | Transition::PowerLoss { seed, .. }
+            | Transition::CrashDuring { seed, .. }
+            | Transition::Misdirect { seed, .. }
             | Transition::Restart { seed, .. }
             | Transition::DiskFull { seed, .. }
             | Transition::DiskFree { seed, .. }
@@ -132,6 +174,19 @@ impl fmt::Display for Transition {
             ),
             Transition::Run { ms, seed } => write!(f, "run ms={ms} seed={seed}"),
             Transition::Crash { node, seed } => write!(f, "crash node={node} seed={seed}"),
+            Transition::PowerLoss { node, seed } => {
+                write!(f, "power-loss node={node} seed={seed}")
+            }
+            Transition::CrashDuring {
+                node,
+                calls,
+                power,
+                seed,
+            } => write!(
+                f,
+                "crash-during node={node} calls={calls} power={power} seed={seed}"
+            ),
+            Transition::Misdirect { node, seed } => write!(f, "misdirect node={node} seed={seed}"),
             Transition::Restart { node, seed } => write!(f, "restart node={node} seed={seed}"),
             Transition::DiskFull { node, seed } => write!(f, "disk-full node={node} seed={seed}"),
             Transition::DiskFree { node, seed } => write!(f, "disk-free node={node} seed={seed}"),
@@ -230,6 +285,20 @@ impl FromStr for Transition {
                 node: f.num("node")?,
                 seed,
             },
+            "power-loss" => Transition::PowerLoss {
+                node: f.num("node")?,
+                seed,
+            },
+            "crash-during" => Transition::CrashDuring {
+                node: f.num("node")?,
+                calls: f.num("calls")?,
+                power: f.num("power")?,
+                seed,
+            },
+            "misdirect" => Transition::Misdirect {
+                node: f.num("node")?,
+                seed,
+            },
             "restart" => Transition::Restart {
                 node: f.num("node")?,
                 seed,
@@ -287,6 +356,14 @@ mod tests {
             },
             Transition::Run { ms: 20, seed: 1 },
             Transition::Crash { node: 0, seed: 4 },
+            Transition::PowerLoss { node: 0, seed: 5 },
+            Transition::CrashDuring {
+                node: 0,
+                calls: 3,
+                power: 1,
+                seed: 6,
+            },
+            Transition::Misdirect { node: 0, seed: 7 },
             Transition::Network {
                 loss: 10,
                 dup: 5,

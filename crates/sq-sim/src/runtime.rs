@@ -2,7 +2,7 @@
 //! and a simulated network, drives the clients, applies transitions (operations and faults), feeds
 //! every history event to the reference model and checks the invariants as it goes.
 
-use crate::disk::{IoFault, SimDisk};
+use crate::disk::{CrashKind, IoFault, Misdirect, SimDisk};
 use crate::failure::Failure;
 use crate::invariants::durability::{self, AckedBatch};
 use crate::invariants::watermark::Watermarks;
@@ -67,6 +67,9 @@ pub struct SimConfig {
     pub label: String,
     /// The command that replays this run.
     pub replay: String,
+    /// How long (ns) a node that died on its own (a disk error, a crash inside an operation)
+    /// stays down before its supervisor restarts it.
+    pub supervisor_backoff: u64,
 }
 
 impl SimConfig {
@@ -96,6 +99,9 @@ impl SimConfig {
             settle_limit: 10 * Time::SECOND,
             label: format!("seed {seed}"),
             replay: format!("seed {seed}"),
+            // Drawn last, so the draws above keep their values. Kept under the producers' first
+            // retry interval, so that a supervised restart looks like a brief outage.
+            supervisor_backoff: rng.between(1, 18) * Time::MILLI,
         }
     }
 }
@@ -119,10 +125,18 @@ pub struct RunStats {
     pub fetches: u64,
     /// Crashes injected.
     pub crashes: u64,
-    /// Corruptions injected.
+    /// Corruptions injected (bit flips and misdirected writes).
     pub corruptions: u64,
     /// Crashes that landed while the node had a sync in flight.
     pub crashes_mid_sync: u64,
+    /// Power losses, injected or landing inside an operation.
+    pub power_losses: u64,
+    /// Restarts by a supervisor after a node died on its own.
+    pub supervised_restarts: u64,
+    /// Nodes that refused to start because of injected damage, with the reason: "n0 refused to
+    /// start: …". Such a node stays down for the rest of the run, and the end-of-run probe and
+    /// read-back skip what it held.
+    pub refusals: Vec<String>,
     /// When the last crash was injected.
     pub last_crash: Option<Time>,
     /// When the end-of-run heal had settled (before the probe produces and the read-back).
@@ -151,6 +165,14 @@ struct SimNode {
     wake: Option<Time>,
     /// Syncs the node asked for that have not completed.
     syncs_in_flight: u32,
+    /// The incarnation that died on its own, kept for inspection only (it receives nothing)
+    /// while its supervisor's restart is pending: in the model's terms the node is still up.
+    exited: Option<Node>,
+    /// Why the node refused to start, if it did because of injected damage: it stays down.
+    refused: Option<String>,
+    /// Byte ranges of WAL files whose headers the harness damaged (header flips, misdirected
+    /// writes): a recovery that refuses at a position inside one is excused, no other.
+    damaged: Vec<(String, std::ops::Range<u64>)>,
 }
 
 enum Payload {
@@ -181,6 +203,11 @@ enum Event {
     },
     ClientTimer {
         client: u32,
+    },
+    /// A supervisor restarts node `node` if it is still the incarnation `incarnation` that died.
+    Supervise {
+        node: u32,
+        incarnation: u64,
     },
 }
 
@@ -263,6 +290,9 @@ impl Sim {
                 incarnation: 0,
                 wake: None,
                 syncs_in_flight: 0,
+                exited: None,
+                refused: None,
+                damaged: Vec::new(),
             });
         }
         let p = u32::from(shape.producers);
@@ -333,9 +363,19 @@ impl Sim {
         ClientId(u32::from(self.cfg.shape.producers) + j)
     }
 
-    /// The node `n`, if it is up.
+    /// The node `n`, if it is up. A node that died on its own and whose supervisor will restart
+    /// it counts as up, as in the model: its stopped incarnation is returned (it serves nothing).
     pub fn node(&self, n: u32) -> Option<&Node> {
-        self.nodes.get(n as usize).and_then(|s| s.node.as_ref())
+        self.nodes
+            .get(n as usize)
+            .and_then(|s| s.node.as_ref().or(s.exited.as_ref()))
+    }
+
+    /// Why node `n` refused to start, if it did because of injected damage.
+    pub fn refused(&self, n: u32) -> Option<&str> {
+        self.nodes
+            .get(n as usize)
+            .and_then(|s| s.refused.as_deref())
     }
 
     /// Node `n`'s disk, for doctored-state tests of the checkers: changing it bypasses the node.
@@ -403,7 +443,33 @@ impl Sim {
                 ..
             } => self.fetch(u32::from(consumer), u32::from(partition))?,
             Transition::Run { ms, .. } => self.run_for(u64::from(ms) * Time::MILLI)?,
-            Transition::Crash { node, .. } => self.crash(u32::from(node)),
+            Transition::Crash { node, .. } => self.crash(u32::from(node), CrashKind::Process),
+            Transition::PowerLoss { node, .. } => self.crash(u32::from(node), CrashKind::Power),
+            Transition::CrashDuring {
+                node, calls, power, ..
+            } => {
+                let kind = if power == 1 {
+                    CrashKind::Power
+                } else {
+                    CrashKind::Process
+                };
+                self.nodes[node as usize]
+                    .disk
+                    .crash_after(u32::from(calls), kind);
+                self.fault(format!(
+                    "disk of n{node} dies at its call {calls} from now, then a {kind:?} crash"
+                ));
+            }
+            Transition::Misdirect { node, seed } => {
+                let m = Misdirect {
+                    other_file: seed % 2 == 1,
+                    pick: self.rng.next_u64(),
+                };
+                self.nodes[node as usize].disk.misdirect_next(m);
+                self.fault(format!(
+                    "disk of n{node}: the next append is misdirected ({m:?})"
+                ));
+            }
             Transition::Restart { node, .. } => self.restart(u32::from(node))?,
             Transition::DiskFull { node, .. } => {
                 // The disk fills from elsewhere up to a point drawn here: a third of the time
@@ -427,14 +493,20 @@ impl Sim {
                 let fault = if seed % 2 == 0 {
                     IoFault::Append
                 } else {
-                    IoFault::Sync
+                    // Half the time every unsynced byte is dropped, else a random suffix.
+                    let keep_per_mille = if self.rng.below(2) == 0 {
+                        0
+                    } else {
+                        self.rng.below(1001) as u16
+                    };
+                    IoFault::Sync { keep_per_mille }
                 };
                 self.nodes[node as usize].disk.fail_next(fault);
                 self.fault(format!(
                     "disk of n{node}: the next {fault:?} fails with an I/O error"
                 ));
             }
-            Transition::Corrupt { node, .. } => self.corrupt(u32::from(node)),
+            Transition::Corrupt { node, .. } => self.corrupt(u32::from(node), t.corrupts_header()),
             Transition::Network { loss, dup, .. } => {
                 self.net.loss = loss;
                 self.net.dup = dup;
@@ -549,6 +621,16 @@ impl Sim {
                 self.client_out = out;
                 self.after_client(client)
             }
+            Event::Supervise { node, incarnation } => {
+                let sn = &self.nodes[node as usize];
+                if sn.incarnation != incarnation || sn.node.is_some() || sn.exited.is_none() {
+                    return Ok(());
+                }
+                self.stats.supervised_restarts += 1;
+                self.restart(node)?;
+                self.disturbed();
+                Ok(())
+            }
         }
     }
 
@@ -603,6 +685,15 @@ impl Sim {
             node.handle(self.now, input, &mut sn.disk, &mut out);
         }
         self.flush_disk_calls(n);
+        self.excuse_misdirected(n);
+        if let Some(kind) = self.nodes[n as usize].disk.take_death() {
+            // The process died at a disk call inside this input: nothing it did after that call
+            // happened. The node sends its replies only after its disk calls, so dropping this
+            // input's outputs drops nothing sent before the death.
+            out.clear();
+            self.node_out = out;
+            return self.died_on_its_own(n, kind, "its disk died mid-operation".into());
+        }
         self.node_outputs(n, out)
     }
 
@@ -676,21 +767,12 @@ impl Sim {
         &mut self,
         from: Addr,
         c: u32,
-        epoch: u64,
+        _epoch: u64,
         payload: &Payload,
     ) -> Result<(), Box<Failure>> {
-        if let Addr::Node(n) = from {
-            if self.nodes[n as usize].incarnation != epoch {
-                self.trace.record(
-                    self.now,
-                    What::Drop {
-                        to: Addr::Client(c),
-                        why: "connection reset: the node restarted since it sent this",
-                    },
-                );
-                return Ok(());
-            }
-        }
+        // A reply already sent arrives even if its sender died since: it was on the wire. (Only
+        // what is sent to a dead incarnation is lost; a dead one sends nothing.) So `_epoch`,
+        // the sender's incarnation, does not matter here.
         self.trace.record(
             self.now,
             What::Deliver {

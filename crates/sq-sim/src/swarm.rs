@@ -11,20 +11,26 @@ use sq_model::{ClusterModel, ClusterShape, Transition};
 /// The fault families a seed may switch off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mix {
-    /// Crashes (and the restarts they need).
+    /// Process crashes (and the restarts they need).
     pub crashes: bool,
+    /// Power losses.
+    pub power_loss: bool,
+    /// Crashes that land inside an operation or a recovery.
+    pub crash_during: bool,
     /// Full disks.
     pub disk_full: bool,
     /// I/O errors on writes and syncs.
     pub disk_errors: bool,
     /// Latent bit flips.
     pub corruption: bool,
+    /// Misdirected writes.
+    pub misdirect: bool,
     /// Loss and duplication.
     pub network: bool,
 }
 
 impl Mix {
-    /// The mix for `seed`: each family on with probability 2/3.
+    /// The mix for `seed`: each family on with probability 2/3 (misdirected writes: 1/3).
     pub fn for_seed(seed: u64) -> Mix {
         let mut rng = SimRng::new(mix(seed, 0x5a4d));
         let mut on = || rng.below(3) > 0;
@@ -34,12 +40,21 @@ impl Mix {
             disk_errors: on(),
             corruption: on(),
             network: on(),
+            // Drawn after the older families, so their draws per seed stay as they were.
+            power_loss: on(),
+            crash_during: on(),
+            // On for a third of the seeds only: a misdirected write almost always makes the next
+            // restart refuse, and a single node that refused ends what the run can check.
+            misdirect: !on(),
         }
     }
 
     fn allows(&self, t: &Transition) -> bool {
         match t {
             Transition::Crash { .. } => self.crashes,
+            Transition::PowerLoss { .. } => self.power_loss,
+            Transition::CrashDuring { .. } => self.crash_during,
+            Transition::Misdirect { .. } => self.misdirect,
             Transition::DiskFull { .. } => self.disk_full,
             Transition::DiskError { .. } => self.disk_errors,
             Transition::Corrupt { .. } => self.corruption,
@@ -58,7 +73,8 @@ pub fn script(seed: u64, shape: ClusterShape, len: usize) -> (Mix, Vec<Transitio
         Config::default(),
         TestRng::from_seed(RngAlgorithm::ChaCha, &key),
     );
-    let mut state = ClusterModel::new(shape, seed);
+    // A swarm run reports a node that refuses to start after injected damage as a typed outcome.
+    let mut state = ClusterModel::new(shape, seed).with_refusals();
     let mut out = Vec::with_capacity(len);
     // Draws that a switched-off family rejects are retried; the bound only guards the loop.
     let mut draws = 0;

@@ -361,3 +361,141 @@ fn a_node_that_cannot_recover_fires_recovery() {
         err.violation.actual
     );
 }
+
+/// Three batches acked and synced on n0, then the node crashed: its WAL has frames followed by
+/// synced frames, so a damaged header makes recovery refuse.
+fn sim_with_three_acked_batches_then(fault: Transition) -> Sim {
+    let mut sim = Sim::new(SimConfig::new(ClusterShape::SINGLE_NODE, 5));
+    let mut script = Vec::new();
+    for _ in 0..3 {
+        script.push(produce_one());
+        script.push(Transition::Run { ms: 30, seed: 2 });
+    }
+    script.push(fault);
+    script.push(Transition::Crash { node: 0, seed: 4 });
+    for (i, t) in script.iter().enumerate() {
+        sim.apply(i, t).expect("a healthy run");
+    }
+    sim
+}
+
+/// A refusal to start at bytes the harness damaged (here a header flip it injected) is a typed
+/// outcome, reported by the run; the same refusal at bytes nobody injected damage into stays a
+/// `Recovery` violation (`a_node_that_cannot_recover_fires_recovery`).
+#[test]
+fn a_refusal_at_injected_header_damage_is_a_typed_outcome() {
+    let header_flip = Transition::Corrupt { node: 0, seed: 7 };
+    assert!(header_flip.corrupts_header());
+    let mut sim = sim_with_three_acked_batches_then(header_flip);
+    sim.apply(8, &Transition::Restart { node: 0, seed: 0 })
+        .expect("an excused refusal is not a violation");
+    let why = sim.refused(0).expect("n0 refused to start");
+    assert!(why.contains("synced data is corrupt, not torn"), "{why}");
+    assert!(sim.node(0).is_none(), "a node that refused stays down");
+    let report = sim.finish().expect("the run ends with a typed outcome");
+    assert_eq!(report.stats.refusals.len(), 1);
+    assert!(
+        report.stats.refusals[0].starts_with("n0 refused to start: "),
+        "{:?}",
+        report.stats.refusals
+    );
+}
+
+/// The excuse is exact: damage the harness injected elsewhere (a payload flip) does not excuse a
+/// refusal at a header nobody damaged through the harness.
+#[test]
+fn a_refusal_elsewhere_than_the_injected_damage_fires_recovery() {
+    // Seed 0 picks a payload.
+    let mut sim = sim_with_three_acked_batches_then(Transition::Corrupt { node: 0, seed: 0 });
+    assert!(sim
+        .disk_mut(0)
+        .flip_bit("wal-00000000000000000001.log", 10, 1));
+    let err = sim
+        .apply(8, &Transition::Restart { node: 0, seed: 0 })
+        .unwrap_err();
+    assert_eq!(err.violation.invariant, Invariant::Recovery);
+    assert_eq!(sim.refused(0), None);
+}
+
+/// A high watermark may fall back only to where batches were lost to an injected fault.
+#[test]
+fn a_watermark_below_the_excused_loss_still_fires() {
+    let mut w = sq_sim::invariants::watermark::Watermarks::default();
+    w.observe(0, 0, 10).expect("first");
+    w.forget(0, 0, 7);
+    w.observe(0, 0, 7)
+        .expect("down to the lost batches: excused");
+    w.observe(0, 0, 9).expect("rises again");
+    let err = w.observe(0, 0, 6).unwrap_err();
+    assert_eq!(err.invariant, Invariant::HighWatermarkMonotonic);
+    // Another partition is not excused.
+    w.observe(0, 1, 5).expect("first");
+    assert!(w.observe(0, 1, 4).is_err());
+}
+
+/// Offsets lost to an injected fault may be handed out again; any other offset may not.
+#[test]
+fn a_reused_offset_outside_the_lost_ones_still_fires() {
+    let mut o = LogOracle::new();
+    o.invoke(0, 1, 0, &[v("a")]);
+    o.invoke(0, 1, 1, &[v("b")]);
+    o.invoke(0, 2, 0, &[v("c")]);
+    o.invoke(0, 2, 1, &[v("d")]);
+    o.acked(1, 0, 0).expect("a at 0");
+    o.acked(1, 1, 1).expect("b at 1");
+    o.forget(0, 1..2);
+    o.fetched(0, 1, &[(1, v("c"))])
+        .expect("offset 1 was lost to the fault: it may hold another record");
+    let err = o.fetched(0, 0, &[(0, v("d"))]).unwrap_err();
+    assert_eq!(err.invariant, Invariant::AckedOffsetIsReadOffset);
+}
+
+/// A node that stops after a failed append answers the producer with `StorageFailed` before it
+/// dies; that reply still reaches the client (it was on the wire), after the node died. (A failed
+/// sync no longer stops the node: it drops the unsynced entries and goes on.)
+#[test]
+fn a_reply_sent_before_the_node_died_still_arrives() {
+    let mut sim = Sim::new(SimConfig::new(ClusterShape::SINGLE_NODE, 5));
+    let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = lines.clone();
+    sim.set_trace_sink(Box::new(move |e| sink.borrow_mut().push(e.to_string())));
+    let script = [
+        Transition::DiskError { node: 0, seed: 0 },
+        produce_one(),
+        Transition::Run { ms: 5, seed: 2 },
+    ];
+    for (i, t) in script.iter().enumerate() {
+        sim.apply(i, t).expect("a healthy run");
+    }
+    let lines = lines.borrow();
+    let died = lines
+        .iter()
+        .position(|l| l.contains("n0 died"))
+        .expect("the node died");
+    let arrived = lines
+        .iter()
+        .position(|l| l.contains("c0 <- n0 ProduceErr") && l.contains("storage failed"))
+        .expect("the reply arrived");
+    assert!(died < arrived, "{lines:#?}");
+    assert!(sim.node(0).is_some(), "its supervisor will restart it");
+    assert_eq!(sim.stats().crashes, 1);
+}
+
+/// Liveness is measured from the end of the last supervised outage (which the model cannot know
+/// of), and still fires once an operation outlives its bound from there.
+#[test]
+fn an_operation_unanswered_after_a_supervised_restart_fires_liveness() {
+    let mut sim = slow_sim();
+    let script = [
+        Transition::DiskError { node: 0, seed: 0 },
+        produce_one(),
+        Transition::Run { ms: 80, seed: 2 },
+    ];
+    for (i, t) in script.iter().enumerate() {
+        sim.apply(i, t).expect("runs");
+    }
+    assert_eq!(sim.stats().supervised_restarts, 1);
+    assert!(sim.check_settled(Time::ZERO, 30 * Time::MILLI).is_ok());
+    let err = sim.check_settled(Time::ZERO, Time::MILLI).unwrap_err();
+    assert_eq!(err.violation.invariant, Invariant::Liveness);
+}

@@ -1,14 +1,17 @@
 //! Property tests of the WAL on the simulated disk: crash recovery keeps every synced entry and
-//! invents nothing, corruption never yields a wrong entry, and no bytes make recovery panic.
+//! invents nothing, corruption never yields a wrong entry, and no bytes make recovery panic; and
+//! one test per disk fault showing its effect (process crash, power loss, failed sync, a crash
+//! between any two disk calls, misdirected write, misread).
 
 use bytes::Bytes;
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use sq_core::codec::{BatchMeta, EntryKind};
-use sq_sim::disk::SimDisk;
+use sq_sim::disk::{CrashKind, IoFault, Misdirect, SimDisk};
 use sq_sim::rng::SimRng;
-use sq_storage::{Disk, Wal, WalConfig, WalError};
+use sq_storage::{Disk, Meta, Wal, WalConfig, WalError};
+use std::collections::BTreeSet;
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -239,4 +242,234 @@ fn odd_segment_names_are_ignored() {
         (wal.first_index(), wal.last_index(), report.entries),
         (1, 0, 0)
     );
+}
+
+/// A disk whose WAL holds entry 1 synced and entry 2 written but not synced.
+fn one_synced_one_not() -> SimDisk {
+    let mut disk = SimDisk::new();
+    let mut wal = open(&mut disk);
+    wal.append(&mut disk, 1, EntryKind::Batch, &meta(1), b"synced")
+        .expect("room");
+    sync(&mut wal, &mut disk).expect("sync");
+    wal.append(&mut disk, 1, EntryKind::Batch, &meta(2), b"unsynced")
+        .expect("room");
+    disk
+}
+
+fn payloads(disk: &mut SimDisk) -> Vec<Vec<u8>> {
+    let mut wal = open(disk);
+    read_all(&mut wal, disk)
+        .into_iter()
+        .map(|r| r.expect("intact").to_vec())
+        .collect()
+}
+
+/// A process crash keeps the page cache: the restarted WAL reads back its unsynced entry. It is
+/// still not durable until recovery syncs it; a power loss before that may drop it.
+#[test]
+fn a_process_crash_keeps_unsynced_bytes_readable_but_not_durable() {
+    let mut disk = one_synced_one_not();
+    let file = "wal-00000000000000000001.log";
+    let durable_before = disk.durable(file).expect("segment").len();
+    disk.process_crash();
+    assert!(disk.cached(file).expect("segment").len() > durable_before);
+    assert_eq!(
+        disk.durable(file).expect("segment").len(),
+        durable_before,
+        "a process crash makes nothing durable"
+    );
+    // Recovery reads the cache, so both entries are back; opening syncs them.
+    assert_eq!(
+        payloads(&mut disk),
+        vec![b"synced".to_vec(), b"unsynced".to_vec()]
+    );
+    assert_eq!(disk.durable(file), disk.cached(file));
+}
+
+/// A power loss after a process crash (before anything synced the cache) drops what the crash
+/// had kept: over seeds, the unsynced entry is lost, kept or torn, and the synced one stays.
+#[test]
+fn a_power_loss_after_a_process_crash_drops_the_kept_bytes() {
+    let mut outcomes = BTreeSet::new();
+    for seed in 0..30 {
+        let mut disk = one_synced_one_not();
+        disk.process_crash();
+        let lost = disk.power_loss(&mut SimRng::new(seed));
+        let got = payloads(&mut disk);
+        assert_eq!(got[0], b"synced".to_vec());
+        assert!(got.len() <= 2);
+        outcomes.insert((got.len(), lost > 0));
+    }
+    assert!(outcomes.contains(&(1, true)), "never lost: {outcomes:?}");
+    assert!(outcomes.contains(&(2, false)), "never kept: {outcomes:?}");
+}
+
+/// A failed sync drops the dirty pages: reads no longer see them, they never become durable,
+/// and the next sync succeeds for what is left only.
+#[test]
+fn a_failed_sync_drops_unsynced_bytes_and_a_later_sync_succeeds() {
+    let file = "wal-00000000000000000001.log";
+    for keep_per_mille in [0u16, 500, 1000] {
+        let mut disk = one_synced_one_not();
+        let synced = disk.durable(file).expect("segment").to_vec();
+        let cached = disk.cached(file).expect("segment").to_vec();
+        let pending = cached.len() - synced.len();
+        disk.fail_next(IoFault::Sync { keep_per_mille });
+        assert!(disk.sync(file).is_err(), "the injected sync fails");
+        let keep = pending * usize::from(keep_per_mille) / 1000;
+        assert_eq!(
+            disk.cached(file).expect("segment"),
+            &cached[..synced.len() + keep],
+            "reads see the dropped state at once"
+        );
+        assert_eq!(disk.durable(file).expect("segment"), &synced[..]);
+        disk.sync(file).expect("a later sync succeeds");
+        assert_eq!(
+            disk.durable(file).expect("segment"),
+            &cached[..synced.len() + keep],
+            "what was dropped never becomes durable"
+        );
+        // Recovery keeps entry 1 and, only if every byte survived, entry 2.
+        let got = payloads(&mut disk);
+        assert_eq!(got.len(), if keep == pending { 2 } else { 1 });
+    }
+}
+
+/// The append that rolls to a new segment (sync the old one, create the new one) and the sync
+/// after it, with the disk dying at every one of its calls, then either kind of crash; then a
+/// second death at every call of the recovery that follows, and a power loss: the next recovery
+/// succeeds, keeps every synced entry and invents nothing.
+#[test]
+fn a_crash_between_any_two_calls_of_a_roll_or_a_recovery_leaves_a_recoverable_disk() {
+    const SMALL: WalConfig = WalConfig { segment_bytes: 64 };
+    let mut deaths = 0;
+    for kind in [CrashKind::Process, CrashKind::Power] {
+        for k in 1..=4 {
+            for k2 in 1..=8 {
+                for seed in 0..3 {
+                    let mut disk = SimDisk::new();
+                    let mut wal = Wal::open(&mut disk, SMALL).expect("empty disk").0;
+                    // Entry 1 fills the segment; once it is synced, entry 2 rolls to a new one.
+                    wal.append(&mut disk, 1, EntryKind::Batch, &meta(1), &[1; 40])
+                        .expect("room");
+                    sync(&mut wal, &mut disk).expect("sync");
+                    disk.crash_after(k, kind);
+                    let _ = wal
+                        .append(&mut disk, 1, EntryKind::Batch, &meta(2), &[2; 40])
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| sync(&mut wal, &mut disk).map_err(|e| e.to_string()))
+                        .and_then(|_| {
+                            wal.append(&mut disk, 1, EntryKind::Batch, &meta(3), &[3; 40])
+                                .map_err(|e| e.to_string())
+                        })
+                        .and_then(|_| sync(&mut wal, &mut disk).map_err(|e| e.to_string()));
+                    let Some(died) = disk.take_death() else {
+                        continue;
+                    };
+                    deaths += 1;
+                    // Calls: append 2 (creating the new segment), its sync, append 3, its sync.
+                    let synced_before = if k <= 2 { 1 } else { 2 };
+                    let mut rng = SimRng::new(seed);
+                    match died {
+                        CrashKind::Power => drop(disk.power_loss(&mut rng)),
+                        CrashKind::Process => disk.process_crash(),
+                    }
+                    // The recovery dies too, at its call k2 (if it has that many).
+                    disk.crash_after(k2, CrashKind::Power);
+                    let first = Wal::open(&mut disk, SMALL);
+                    let mut wal = match (first, disk.take_death()) {
+                        (Ok((wal, _)), None) => {
+                            disk.disarm();
+                            wal
+                        }
+                        (_, Some(_)) => {
+                            disk.power_loss(&mut rng);
+                            Wal::open(&mut disk, SMALL)
+                                .unwrap_or_else(|e| panic!("{kind:?} k={k} k2={k2}: {e}"))
+                                .0
+                        }
+                        (Err(e), None) => panic!("{kind:?} k={k} k2={k2}: {e}"),
+                    };
+                    let got = read_all(&mut wal, &mut disk);
+                    assert!(
+                        got.len() >= synced_before,
+                        "{kind:?} k={k} k2={k2}: lost synced entries"
+                    );
+                    for (i, r) in got.iter().enumerate() {
+                        let p = r.as_ref().expect("no corruption was injected");
+                        assert_eq!(&p[..], &[i as u8 + 1; 40][..], "{kind:?} k={k}: entry {i}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(deaths > 100, "the countdown fired in only {deaths} cases");
+}
+
+/// The metadata store (delete the temp file, write it, sync it, rename it) with the disk dying
+/// at every one of its calls, then a power loss: the old or the new value survives, never
+/// anything else.
+#[test]
+fn a_crash_between_any_two_calls_of_the_meta_store_keeps_old_or_new() {
+    let old = Meta {
+        term: 3,
+        voted_for: 1,
+    };
+    let new = Meta {
+        term: 4,
+        voted_for: 2,
+    };
+    for k in 1..=6 {
+        for seed in 0..8 {
+            let mut disk = SimDisk::new();
+            old.store(&mut disk).expect("first store");
+            disk.crash_after(k, CrashKind::Power);
+            let stored = new.store(&mut disk);
+            if disk.take_death().is_none() {
+                // The store took fewer calls than k.
+                assert_eq!(stored, Ok(()));
+                continue;
+            }
+            assert!(stored.is_err(), "k={k}: a dead disk reports an error");
+            disk.power_loss(&mut SimRng::new(seed));
+            let got = Meta::load(&mut disk).expect("metadata loads");
+            assert!(got == old || got == new, "k={k} seed={seed}: {got:?}");
+        }
+    }
+}
+
+/// A misdirected append: the intended place reads as zeros, the bytes land elsewhere, and the
+/// disk reports where for the harness to excuse.
+#[test]
+fn a_misdirected_append_leaves_zeros_and_lands_elsewhere() {
+    let (mut disk, _) = three_synced_entries();
+    let file = "wal-00000000000000000001.log";
+    let before = disk.cached(file).expect("segment").to_vec();
+    disk.misdirect_next(Misdirect {
+        other_file: false,
+        pick: 5 << 8,
+    });
+    disk.append(file, b"stray bytes")
+        .expect("the disk does not know");
+    let after = disk.cached(file).expect("segment");
+    assert_eq!(&after[before.len()..], &[0u8; 11][..]);
+    assert_eq!(&after[5..16], b"stray bytes");
+    let w = disk.take_misdirected();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].at, before.len() as u64);
+    assert_eq!(w[0].landed, Some((file.to_string(), 5, 11)));
+}
+
+/// A misread is one-shot: the next read returns another place's bytes, the one after is right.
+#[test]
+fn a_misread_returns_other_bytes_once() {
+    let (mut disk, loc) = three_synced_entries();
+    let mut good = vec![0u8; loc.len as usize];
+    disk.read(&loc.file, loc.pos, &mut good).expect("read");
+    disk.misread_next(7);
+    let mut bad = vec![0u8; loc.len as usize];
+    disk.read(&loc.file, loc.pos, &mut bad).expect("read");
+    assert_ne!(bad, good);
+    disk.read(&loc.file, loc.pos, &mut bad).expect("read");
+    assert_eq!(bad, good);
 }

@@ -8,13 +8,17 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default)]
 pub struct Watermarks {
     seen: BTreeMap<(u32, u32), u64>,
+    /// Per (node, partition): from this offset on, batches were lost to an injected fault, so
+    /// the watermark may fall back to any point at or above it.
+    lost_from: BTreeMap<(u32, u32), u64>,
 }
 
 impl Watermarks {
     /// Records that `node` reports `hw` for `partition`, failing if it is below one seen before.
     pub fn observe(&mut self, node: u32, partition: u32, hw: u64) -> Result<(), Violation> {
+        let floor = self.lost_from.get(&(node, partition)).copied();
         let seen = self.seen.entry((node, partition)).or_insert(hw);
-        if hw < *seen {
+        if hw < *seen && floor.is_none_or(|f| hw < f) {
             return Err(Violation::new(
                 Invariant::HighWatermarkMonotonic,
                 format!("partition {partition} on n{node}"),
@@ -24,5 +28,13 @@ impl Watermarks {
         }
         *seen = hw;
         Ok(())
+    }
+
+    /// Lowers what `node` must report for `partition` to at most `offset`: the batches from there
+    /// on were lost to an injected fault one node cannot survive (recovery may cut them as a
+    /// torn tail), so what was committed there may be committed again.
+    pub fn forget(&mut self, node: u32, partition: u32, offset: u64) {
+        let floor = self.lost_from.entry((node, partition)).or_insert(offset);
+        *floor = (*floor).min(offset);
     }
 }

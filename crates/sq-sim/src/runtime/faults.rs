@@ -1,40 +1,116 @@
-//! Faults the harness injects or plays out: crashes, restarts (with a supervisor's retry), latent
-//! corruption, and the restart of a node that stopped itself after a disk error.
+//! Faults the harness injects or plays out: process crashes and power losses (injected, or
+//! landing inside an operation when a disk countdown runs out), restarts (with a supervisor's
+//! retry and back-off), latent corruption of payloads and headers, misdirected writes, and the
+//! supervised restart of a node that stopped itself after a disk error.
 
 use super::*;
+use crate::disk::MisdirectedWrite;
 
 impl Sim {
-    pub(super) fn crash(&mut self, n: u32) {
+    /// Kills node `n`'s process (if it runs, or is waiting for its supervisor) and plays `kind`
+    /// on its disk: a process crash keeps the page cache, a power loss drops or tears what was
+    /// not synced. A power loss also hits a node that is already down: its page cache is lost.
+    pub(super) fn crash(&mut self, n: u32, kind: CrashKind) {
         let sn = &mut self.nodes[n as usize];
-        if sn.node.is_none() {
+        let was_up = sn.node.is_some() || sn.exited.is_some();
+        if !was_up && kind == CrashKind::Process {
             return;
         }
-        sn.node = None;
-        sn.incarnation += 1;
+        let mid_sync = sn.syncs_in_flight > 0;
         sn.wake = None;
-        if sn.syncs_in_flight > 0 {
-            self.stats.crashes_mid_sync += 1;
-        }
         sn.syncs_in_flight = 0;
-        let lost = sn.disk.crash(&mut self.rng);
-        self.stats.crashes += 1;
-        self.stats.last_crash = Some(self.now);
+        if was_up {
+            sn.node = None;
+            sn.exited = None;
+            // Nothing sent to the dead incarnation is delivered; a pending supervisor restart
+            // is cancelled (the node is down until restarted).
+            sn.incarnation += 1;
+            self.stats.crashes += 1;
+            self.stats.crashes_mid_sync += u64::from(mid_sync);
+            self.stats.last_crash = Some(self.now);
+        }
         self.disturbed();
-        self.fault(format!("crash n{n}: {lost} unsynced bytes lost"));
+        let what = self.play_crash(n, kind);
+        self.fault(format!("{what} n{n}"));
     }
 
-    /// Starts a crashed node. An injected I/O error may make one attempt fail (the fault is
-    /// one-shot); like a supervisor, the harness then tries again. Any other failure to open is
-    /// a broken invariant.
+    /// Plays `kind` on node `n`'s disk; returns what happened, for the trace.
+    fn play_crash(&mut self, n: u32, kind: CrashKind) -> String {
+        let disk = &mut self.nodes[n as usize].disk;
+        match kind {
+            CrashKind::Process => {
+                disk.process_crash();
+                "process crash (page cache kept) of".to_string()
+            }
+            CrashKind::Power => {
+                let lost = disk.power_loss(&mut self.rng);
+                self.stats.power_losses += 1;
+                format!("power loss ({lost} unsynced bytes lost) of")
+            }
+        }
+    }
+
+    /// Node `n` died on its own (it stopped after a disk error, or its disk died inside an
+    /// operation): the process exits, `kind` is played on its disk, and its supervisor restarts
+    /// it after the run's back-off. Replies it sent before dying still arrive.
+    pub(super) fn died_on_its_own(
+        &mut self,
+        n: u32,
+        kind: CrashKind,
+        why: String,
+    ) -> Result<(), Box<Failure>> {
+        let sn = &mut self.nodes[n as usize];
+        let Some(node) = sn.node.take() else {
+            return Ok(());
+        };
+        sn.exited = Some(node);
+        sn.incarnation += 1;
+        sn.wake = None;
+        let mid_sync = std::mem::take(&mut sn.syncs_in_flight) > 0;
+        let incarnation = sn.incarnation;
+        self.stats.crashes += 1;
+        self.stats.crashes_mid_sync += u64::from(mid_sync);
+        self.stats.last_crash = Some(self.now);
+        self.disturbed();
+        let what = self.play_crash(n, kind);
+        let backoff = self.cfg.supervisor_backoff;
+        self.fault(format!(
+            "n{n} died ({why}): {what} it; its supervisor restarts it in {}",
+            Time(backoff)
+        ));
+        self.queue.push(
+            self.now + backoff,
+            Event::Supervise {
+                node: n,
+                incarnation,
+            },
+        );
+        Ok(())
+    }
+
+    /// Starts a node that is down. An injected fault may make one attempt fail: an I/O error
+    /// (one-shot), or a disk countdown that runs out in the middle of recovery (the crash is then
+    /// played on the disk); like a supervisor, the harness tries again. A refusal to start at a
+    /// position the harness damaged is a typed outcome: the node stays down for the rest of the
+    /// run and the run reports it. Any other failure to open is a broken invariant.
     pub(super) fn restart(&mut self, n: u32) -> Result<(), Box<Failure>> {
         const ATTEMPTS: u32 = 3;
         for attempt in 1..=ATTEMPTS {
             let sn = &mut self.nodes[n as usize];
-            if sn.node.is_some() {
+            if sn.node.is_some() || sn.refused.is_some() {
                 return Ok(());
             }
+            sn.exited = None;
             let opened = Node::open(sn.config, &mut sn.disk);
+            let death = sn.disk.take_death();
             self.flush_disk_calls(n);
+            if let Some(kind) = death {
+                let what = self.play_crash(n, kind);
+                self.fault(format!(
+                    "restart n{n}: the disk died during recovery; {what} it; trying again"
+                ));
+                continue;
+            }
             let e = match opened {
                 Ok(node) => {
                     let r = node.recovery();
@@ -49,6 +125,13 @@ impl Sim {
                 }
                 Err(e) => e,
             };
+            if let Some(why) = self.excused_refusal(n, &e) {
+                let line = format!("n{n} refused to start: {why}");
+                self.fault(line.clone());
+                self.stats.refusals.push(line);
+                self.nodes[n as usize].refused = Some(why);
+                return Ok(());
+            }
             let injected = matches!(
                 &e,
                 NodeError::Wal(WalError::Disk(DiskError::Io { .. }))
@@ -70,22 +153,59 @@ impl Sim {
         Ok(())
     }
 
-    /// Flips one bit in the payload of a random synced, intact batch frame of node `n`.
-    pub(super) fn corrupt(&mut self, n: u32) {
+    /// The reason for a refusal to start that injected damage explains: the WAL refused at a
+    /// position inside a range the harness damaged. `None` for any other failure.
+    /// Metadata that fails its CRC is excused only if the harness wrote stray bytes into it.
+    fn excused_refusal(&self, n: u32, e: &NodeError) -> Option<String> {
+        let damaged = &self.nodes[n as usize].damaged;
+        let hit = match e {
+            NodeError::Wal(WalError::Unrecoverable { file, pos, .. }) => {
+                damaged.iter().any(|(f, r)| f == file && r.contains(pos))
+            }
+            NodeError::Meta(MetaError::Corrupt(_)) => damaged.iter().any(|(f, _)| f == "meta"),
+            _ => false,
+        };
+        hit.then(|| e.to_string())
+    }
+
+    /// Flips one bit of a random synced, intact batch frame of node `n`: in its payload, or in
+    /// its header if `header`. A header is flipped only in a frame that a synced frame follows
+    /// in its segment, or in a sealed segment: recovery must then refuse (damage there is never a
+    /// torn tail). Damage to the last frame's header would be cut off as a torn write and its
+    /// offsets handed out again, which one node cannot avoid; it is not injected.
+    pub(super) fn corrupt(&mut self, n: u32, header: bool) {
         let frames = image::scan(&self.nodes[n as usize].disk);
+        let last_file = frames.last().map(|f| f.file.clone());
         let candidates: Vec<_> = frames
             .iter()
-            .filter(|f| f.intact && f.header.payload_len > 0)
+            .enumerate()
+            .filter(|(k, f)| {
+                let followed = frames.get(k + 1).is_some_and(|g| g.file == f.file)
+                    || Some(&f.file) != last_file.as_ref();
+                f.intact && f.header.payload_len > 0 && (!header || followed)
+            })
+            .map(|(_, f)| f)
             .collect();
+        let part = if header { "header" } else { "payload" };
         if candidates.is_empty() {
-            return self.fault(format!("corrupt n{n}: no synced record to corrupt"));
+            return self.fault(format!(
+                "corrupt n{n}: no synced record whose {part} to corrupt"
+            ));
         }
         let f = candidates[self.rng.below(candidates.len() as u64) as usize];
-        let pos = f.pos + HEADER_LEN + self.rng.below(u64::from(f.header.payload_len)) as usize;
+        let pos = if header {
+            f.pos + self.rng.below(HEADER_LEN as u64) as usize
+        } else {
+            f.pos + HEADER_LEN + self.rng.below(u64::from(f.header.payload_len)) as usize
+        };
         let bit = self.rng.below(8) as u8;
         let b = f.header.batch;
         let file = f.file.clone();
+        let frame = f.pos as u64..(f.pos + f.header.frame_len()) as u64;
         self.nodes[n as usize].disk.flip_bit(&file, pos, bit);
+        if header {
+            self.nodes[n as usize].damaged.push((file.clone(), frame));
+        }
         // With one copy of the data, every copy is hit: those offsets may read back as corrupt.
         if self.cfg.shape.nodes == 1 {
             let excused = self.excused.entry(b.partition).or_default();
@@ -93,22 +213,84 @@ impl Sim {
         }
         self.stats.corruptions += 1;
         self.fault(format!(
-            "corrupt n{n}: bit {bit} of {file}@{pos} (partition {} offsets {}..{})",
+            "corrupt n{n}: {part} bit {bit} of {file}@{pos} (partition {} offsets {}..{})",
             b.partition,
             b.base_offset,
             b.base_offset + u64::from(b.count)
         ));
     }
 
-    /// A node that stopped itself after a disk error is a process that exited: its supervisor
-    /// restarts it at once, and it recovers from its disk. Unsynced writes count as lost, since
-    /// after a failed fsync the page cache's state is unknown.
+    /// Records the damage of the misdirected writes node `n`'s disk did: the batch whose frame
+    /// never reached its place, and every frame the stray bytes landed on, are excused (one node
+    /// holds the only copy), and their byte ranges may explain a refusal to start.
+    pub(super) fn excuse_misdirected(&mut self, n: u32) {
+        let writes = self.nodes[n as usize].disk.take_misdirected();
+        for w in writes {
+            self.excuse_misdirected_write(n, w);
+        }
+    }
+
+    fn excuse_misdirected_write(&mut self, n: u32, w: MisdirectedWrite) {
+        let mut ranges = vec![(w.file.clone(), w.at..w.at + w.bytes.len() as u64)];
+        let mut batches = Vec::new();
+        if let Ok(h) = sq_core::codec::decode_header(&w.bytes) {
+            if h.kind == sq_core::codec::EntryKind::Batch {
+                batches.push((h.batch.partition, h.batch.base_offset, h.batch.count));
+            }
+        }
+        if let Some((file, pos, len)) = &w.landed {
+            let (start, end) = (*pos, pos + len);
+            ranges.push((file.clone(), *pos..pos + len));
+            // The frames the stray bytes overwrote, by the node's own index of where its
+            // batches are (a frame unsynced when hit is in no durable image yet).
+            if let Some(node) = self.node(n) {
+                for p in 0..u32::from(self.cfg.shape.partitions) {
+                    for b in node.batches(PartitionId(p)) {
+                        let Some((_, loc)) = node.locate(PartitionId(p), b.base_offset) else {
+                            continue;
+                        };
+                        let frame = loc.pos..loc.pos + loc.len;
+                        if loc.file == *file && frame.start < end && start < frame.end {
+                            batches.push((p, b.base_offset, b.count));
+                            ranges.push((loc.file.clone(), frame));
+                        }
+                    }
+                }
+            }
+        }
+        if self.cfg.shape.nodes == 1 {
+            for (p, base, count) in &batches {
+                let range = *base..*base + u64::from(*count);
+                self.excused.entry(*p).or_default().extend(range.clone());
+                // Recovery may take the damage for a torn tail and cut it: these offsets may
+                // then be handed out again, so what was known at them is lost to the fault.
+                self.oracle.forget(*p, range);
+                self.watermarks.forget(n, *p, *base);
+            }
+        }
+        self.stats.corruptions += 1;
+        self.fault(format!(
+            "n{n}: an append to {}@{} ({} bytes) landed at {:?}; damaged batches {batches:?}",
+            w.file,
+            w.at,
+            w.bytes.len(),
+            w.landed
+        ));
+        self.nodes[n as usize].damaged.extend(ranges);
+    }
+
+    /// A node that stopped itself after a disk error is a process that exited: its page cache
+    /// survives; its supervisor restarts it after the run's back-off, and it recovers from its
+    /// disk.
     pub(super) fn supervise(&mut self, n: u32) -> Result<(), Box<Failure>> {
-        let Some(why) = self.node(n).and_then(Node::failed).map(str::to_string) else {
+        let Some(why) = self.nodes[n as usize]
+            .node
+            .as_ref()
+            .and_then(Node::failed)
+            .map(str::to_string)
+        else {
             return Ok(());
         };
-        self.fault(format!("n{n} stopped ({why}); its supervisor restarts it"));
-        self.crash(n);
-        self.restart(n)
+        self.died_on_its_own(n, CrashKind::Process, format!("stopped: {why}"))
     }
 }

@@ -99,16 +99,28 @@ impl Sim {
         }
         self.check_images()?;
         self.stats.healed_at = Some(self.now);
+        // A node that refused to start holds what it held out of reach: with one node, nothing
+        // can be probed or read back (the run reports the refusal in its stats).
+        if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+            return Ok(self.report());
+        }
         self.probe(limit)?;
+        if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+            return Ok(self.report());
+        }
         for partition in 0..u32::from(self.cfg.shape.partitions) {
             self.read_back(partition, limit + self.cfg.settle_limit)?;
         }
-        Ok(RunReport {
+        Ok(self.report())
+    }
+
+    fn report(&self) -> RunReport {
+        RunReport {
             events: self.trace.len(),
             sim_time: self.now,
             trace_hash: self.trace.hash(),
             stats: self.stats.clone(),
-        })
+        }
     }
 
     /// A healed cluster must ack a produce: each producer sends one more batch, and each must be
@@ -120,6 +132,10 @@ impl Sim {
         }
         while !self.clients_idle() && self.now < limit {
             self.run_for(10 * Time::MILLI)?;
+        }
+        // The probe itself may hit injected damage that makes the node refuse to start.
+        if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+            return Ok(());
         }
         for p in 0..self.producers.len() {
             let client = self.producers[p].client();
@@ -149,6 +165,11 @@ impl Sim {
             done: false,
         });
         while !self.readback.as_ref().is_some_and(|r| r.done) {
+            // Injected damage may make the node refuse to start during the read-back itself.
+            if self.nodes.iter().any(|sn| sn.refused.is_some()) {
+                self.readback = None;
+                return Ok(());
+            }
             if self.now >= limit {
                 return Err(self.fail(
                     Violation::new(

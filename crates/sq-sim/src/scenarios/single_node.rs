@@ -231,8 +231,9 @@ fn s04_script(rng: &mut SimRng) -> Vec<Transition> {
             s.push(produce(rng, producer, partition));
             s.push(run(rng, 1, 3));
         }
-        // Crash at a random instant: often between an append and its sync.
-        s.push(Transition::Crash {
+        // Power loss at a random instant, often between an append and its sync: unsynced bytes
+        // lost or torn (a process crash would keep them in the page cache).
+        s.push(Transition::PowerLoss {
             node: 0,
             seed: seed(rng),
         });
