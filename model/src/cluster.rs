@@ -132,7 +132,8 @@ impl ClusterModel {
             | Transition::Restart { node, .. }
             | Transition::DiskFull { node, .. }
             | Transition::DiskFree { node, .. }
-            | Transition::DiskError { node, .. } => node_ok(node),
+            | Transition::DiskError { node, .. }
+            | Transition::Misread { node, .. } => node_ok(node),
             Transition::Corrupt { node, .. } | Transition::Misdirect { node, .. } => {
                 node_ok(node) && self.corruptions < MAX_CORRUPTIONS
             }
@@ -169,6 +170,8 @@ impl ClusterModel {
             // A crash inside an operation of an up node: its supervisor restarts it. Armed on a
             // down node, it lands in the next restart, which the harness then tries again.
             Transition::CrashDuring { .. } => {}
+            // A misread is transient: the node reads again and nothing changes.
+            Transition::Misread { .. } => {}
             Transition::Network { loss, dup, .. } => {
                 self.loss = loss;
                 self.dup = dup;
@@ -271,6 +274,10 @@ impl ClusterModel {
         });
         per_node(2, self.nodes_where(|n| self.up[n]), |node, seed| {
             Transition::DiskError { node, seed }
+        });
+        // On a down node the misread lands in the recovery of its next restart.
+        per_node(2, self.nodes_where(|_| true), |node, seed| {
+            Transition::Misread { node, seed }
         });
         if self.corruptions < MAX_CORRUPTIONS {
             if self.may_refuse {

@@ -76,6 +76,13 @@ pub enum Transition {
         /// Randomness for this transition: where the write lands.
         seed: u16,
     },
+    /// The node's next disk read returns the bytes of another place of the same file, once.
+    Misread {
+        /// Which node.
+        node: u8,
+        /// Randomness for this transition: how far off the read lands.
+        seed: u16,
+    },
     /// A crashed node starts again and recovers from its disk.
     Restart {
         /// Which node.
@@ -141,6 +148,7 @@ impl Transition {
             | Transition::PowerLoss { seed, .. }
             | Transition::CrashDuring { seed, .. }
             | Transition::Misdirect { seed, .. }
+            | Transition::Misread { seed, .. }
             | Transition::Restart { seed, .. }
             | Transition::DiskFull { seed, .. }
             | Transition::DiskFree { seed, .. }
@@ -187,6 +195,7 @@ impl fmt::Display for Transition {
                 "crash-during node={node} calls={calls} power={power} seed={seed}"
             ),
             Transition::Misdirect { node, seed } => write!(f, "misdirect node={node} seed={seed}"),
+            Transition::Misread { node, seed } => write!(f, "misread node={node} seed={seed}"),
             Transition::Restart { node, seed } => write!(f, "restart node={node} seed={seed}"),
             Transition::DiskFull { node, seed } => write!(f, "disk-full node={node} seed={seed}"),
             Transition::DiskFree { node, seed } => write!(f, "disk-free node={node} seed={seed}"),
@@ -299,6 +308,10 @@ impl FromStr for Transition {
                 node: f.num("node")?,
                 seed,
             },
+            "misread" => Transition::Misread {
+                node: f.num("node")?,
+                seed,
+            },
             "restart" => Transition::Restart {
                 node: f.num("node")?,
                 seed,
@@ -364,6 +377,7 @@ mod tests {
                 seed: 6,
             },
             Transition::Misdirect { node: 0, seed: 7 },
+            Transition::Misread { node: 0, seed: 9 },
             Transition::Network {
                 loss: 10,
                 dup: 5,

@@ -564,8 +564,7 @@ impl Node {
     }
 
     /// Reads records `skip..skip + take` of one committed batch from the WAL; every frame is
-    /// CRC-checked on the way. A frame that fails its check is read once more before it is
-    /// reported corrupt: a misdirected read returns another place's bytes once, damage stays.
+    /// CRC-checked on the way (and re-read once by the WAL before it is called corrupt).
     fn read_batch(
         &mut self,
         disk: &mut dyn Disk,
@@ -578,11 +577,7 @@ impl Node {
             offset: batch.base_offset,
             next: batch.end(),
         };
-        let read = match self.wal.read(disk, batch.index) {
-            Err(WalError::Corrupt { .. }) => self.wal.read(disk, batch.index),
-            other => other,
-        };
-        let (header, payload) = match read {
+        let (header, payload) = match self.wal.read(disk, batch.index) {
             Ok(r) => r,
             Err(WalError::Corrupt { .. }) => return Err(corrupt),
             Err(e) => return Err(FetchError::StorageFailed(e.to_string())),

@@ -470,6 +470,13 @@ impl Sim {
                     "disk of n{node}: the next append is misdirected ({m:?})"
                 ));
             }
+            Transition::Misread { node, .. } => {
+                let shift = 1 + self.rng.below(512);
+                self.nodes[node as usize].disk.misread_next(shift);
+                self.fault(format!(
+                    "disk of n{node}: the next read returns the bytes {shift} further on"
+                ));
+            }
             Transition::Restart { node, .. } => self.restart(u32::from(node))?,
             Transition::DiskFull { node, .. } => {
                 // The disk fills from elsewhere up to a point drawn here: a third of the time

@@ -25,6 +25,8 @@ pub struct Mix {
     pub corruption: bool,
     /// Misdirected writes.
     pub misdirect: bool,
+    /// Misreads (one read returns another place's bytes).
+    pub misread: bool,
     /// Loss and duplication.
     pub network: bool,
 }
@@ -46,6 +48,7 @@ impl Mix {
             // On for a third of the seeds only: a misdirected write almost always makes the next
             // restart refuse, and a single node that refused ends what the run can check.
             misdirect: !on(),
+            misread: on(),
         }
     }
 
@@ -55,6 +58,7 @@ impl Mix {
             Transition::PowerLoss { .. } => self.power_loss,
             Transition::CrashDuring { .. } => self.crash_during,
             Transition::Misdirect { .. } => self.misdirect,
+            Transition::Misread { .. } => self.misread,
             Transition::DiskFull { .. } => self.disk_full,
             Transition::DiskError { .. } => self.disk_errors,
             Transition::Corrupt { .. } => self.corruption,

@@ -61,6 +61,15 @@ struct Segment {
     len: u64,
 }
 
+/// What a scan of one segment's bytes found.
+#[derive(Debug, Default)]
+struct Scan {
+    slots: Vec<Slot>,
+    damaged: Vec<u64>,
+    /// The length of the valid prefix: what follows is a torn tail.
+    keep: usize,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     header: FrameHeader,
@@ -152,7 +161,10 @@ impl Wal {
         Ok((wal, report))
     }
 
-    /// Scans one segment, appending its slots; returns the length kept.
+    /// Scans one segment, appending its slots; returns the length kept. A scan that finds
+    /// anything but clean frames to the end (a tail to cut, a damaged frame, a reason to refuse)
+    /// reads the file again first: a misread returns another place's bytes once, so the file is
+    /// re-read until two reads agree, and only then is anything cut, kept as damaged or refused.
     fn recover_segment(
         &mut self,
         disk: &mut dyn Disk,
@@ -160,9 +172,42 @@ impl Wal {
         is_last: bool,
         report: &mut Recovery,
     ) -> Result<u64, WalError> {
-        let file_len = disk.len(name)?;
-        let mut data = vec![0u8; file_len as usize];
-        disk.read(name, 0, &mut data)?;
+        const MAX_READS: u32 = 4;
+        let read = |disk: &mut dyn Disk| -> Result<Vec<u8>, WalError> {
+            let mut data = vec![0u8; disk.len(name)? as usize];
+            disk.read(name, 0, &mut data)?;
+            Ok(data)
+        };
+        let mut data = read(disk)?;
+        let mut scan = self.scan_segment(&data, name, is_last);
+        let mut reads = 1;
+        while reads < MAX_READS
+            && !scan
+                .as_ref()
+                .is_ok_and(|s| s.keep == data.len() && s.damaged.is_empty())
+        {
+            let again = read(disk)?;
+            reads += 1;
+            if again == data {
+                break;
+            }
+            data = again;
+            scan = self.scan_segment(&data, name, is_last);
+        }
+        let scan = scan?;
+        report.damaged.extend(&scan.damaged);
+        self.slots.extend(scan.slots);
+        if scan.keep < data.len() {
+            report.truncated_bytes += (data.len() - scan.keep) as u64;
+            disk.truncate(name, scan.keep as u64)?;
+        }
+        Ok(scan.keep as u64)
+    }
+
+    /// Scans the bytes of one segment whose first entry is the next index: the frames it holds,
+    /// which of them fail their payload CRC, and how much of it to keep.
+    fn scan_segment(&self, data: &[u8], name: &str, is_last: bool) -> Result<Scan, WalError> {
+        let mut scan = Scan::default();
         let mut pos = 0usize;
         while pos < data.len() {
             let rest = &data[pos..];
@@ -178,7 +223,7 @@ impl Wal {
                     FrameError::Truncated { .. }
                     | FrameError::BadMagic { .. }
                     | FrameError::HeaderChecksum { .. },
-                ) if is_last => match next_valid_header(&data, pos + 1) {
+                ) if is_last => match next_valid_header(data, pos + 1) {
                     None => break,
                     Some(q) => {
                         return Err(WalError::Unrecoverable {
@@ -211,7 +256,7 @@ impl Wal {
                     })
                 }
             };
-            let expected = self.next_index();
+            let expected = self.next_index() + scan.slots.len() as u64;
             if header.index != expected {
                 return Err(WalError::Unrecoverable {
                     file: name.to_string(),
@@ -221,20 +266,17 @@ impl Wal {
             }
             let damaged = codec::check_payload(&header, &rest[HEADER_LEN..]).is_err();
             if damaged {
-                report.damaged.push(header.index);
+                scan.damaged.push(header.index);
             }
-            self.slots.push(Slot {
+            scan.slots.push(Slot {
                 header,
                 pos: pos as u64,
                 damaged,
             });
             pos += header.frame_len();
         }
-        if pos < data.len() {
-            report.truncated_bytes += (data.len() - pos) as u64;
-            disk.truncate(name, pos as u64)?;
-        }
-        Ok(pos as u64)
+        scan.keep = pos;
+        Ok(scan)
     }
 
     /// The index the next append gets.
@@ -460,8 +502,22 @@ impl Wal {
                 },
             });
         }
+        // A frame that fails its checks is read once more before it is reported corrupt: a
+        // misread returns another place's bytes once; damage stays.
+        match Self::read_frame(disk, &file, &slot, index) {
+            Err(WalError::Corrupt { .. }) => Self::read_frame(disk, &file, &slot, index),
+            other => other,
+        }
+    }
+
+    fn read_frame(
+        disk: &mut dyn Disk,
+        file: &str,
+        slot: &Slot,
+        index: u64,
+    ) -> Result<(FrameHeader, Bytes), WalError> {
         let mut buf = vec![0u8; slot.header.frame_len()];
-        disk.read(&file, slot.pos, &mut buf)?;
+        disk.read(file, slot.pos, &mut buf)?;
         let (header, payload) =
             codec::decode_frame(&buf).map_err(|source| WalError::Corrupt { index, source })?;
         if header != slot.header {
