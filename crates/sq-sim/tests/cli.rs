@@ -2,7 +2,7 @@
 //! separate processes, and bad input gets a one-line error with exit code 2.
 
 use pretty_assertions::assert_eq;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn sq_sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sq-sim"))
@@ -55,4 +55,32 @@ fn bad_input_is_one_line_and_exit_code_2() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("error"), "{args:?}: {stderr}");
     }
+}
+
+/// Runs sq-sim with its stderr a pipe whose reading end is already closed: every write to it
+/// fails with a broken pipe.
+fn sq_sim_broken_stderr(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_sq-sim"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .expect("the sq-sim binary runs")
+}
+
+#[test]
+fn a_broken_stderr_does_not_change_the_exit_code() {
+    // An error message that cannot be written still exits 2, not with a panic's 101.
+    assert_eq!(
+        sq_sim_broken_stderr(&["run", "--scenario", "S99"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        sq_sim_broken_stderr(&["run", "--bogus"]).status.code(),
+        Some(2)
+    );
 }

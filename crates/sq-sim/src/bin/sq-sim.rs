@@ -19,6 +19,14 @@ macro_rules! out {
     }};
 }
 
+/// Prints a line to stderr. `eprintln!` panics when stderr is closed or a broken pipe; a
+/// diagnostic nobody can read is still no reason to change the exit code.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// The deterministic simulator of sq.
 #[derive(Parser)]
 #[command(name = "sq-sim", version, about)]
@@ -319,7 +327,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line, not clap's whole usage block.
             let text = e.to_string();
-            eprintln!(
+            errln!(
                 "{} (see sq-sim --help)",
                 text.lines().next().unwrap_or("bad arguments")
             );
@@ -350,11 +358,11 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Exit::Violation(f)) => {
-            eprintln!("{f}");
+            errln!("{f}");
             ExitCode::from(1)
         }
         Err(Exit::Input(msg)) => {
-            eprintln!("error: {msg}");
+            errln!("error: {msg}");
             ExitCode::from(2)
         }
     }
