@@ -84,3 +84,25 @@ fn a_broken_stderr_does_not_change_the_exit_code() {
         Some(2)
     );
 }
+
+/// The first line of stderr, and how many lines it has.
+fn first_stderr_line(out: &Output) -> (String, usize) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default().to_string();
+    (first, stderr.lines().count())
+}
+
+#[test]
+fn no_command_is_a_one_line_error() {
+    let out = sq_sim(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        first_stderr_line(&out),
+        (
+            "error: no command given; use one of run, replay, swarm, bench (see sq-sim --help)"
+                .to_string(),
+            1
+        )
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -3,7 +3,7 @@
 //! Exit codes: 0 every run kept every invariant; 1 an invariant was violated; 2 a usage error or
 //! unreadable input (a bad argument, a malformed seeds or script file).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use sq_model::ClusterShape;
 use sq_sim::scenarios::{self, Scenario};
 use sq_sim::trace::{TraceEvent, TraceSink};
@@ -320,17 +320,40 @@ fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
     Ok(())
 }
 
+/// The one `error: …` line for a command line that clap refused, not clap's whole usage block.
+fn usage_error(e: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        // Without a subcommand clap prints the help text, which has no `error:` line at all.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let names: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .filter(|n| n != "help")
+                .collect();
+            format!("error: no command given; use one of {}", names.join(", "))
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad arguments");
+            if first.starts_with("error:") {
+                first.to_string()
+            } else {
+                format!("error: {first}")
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            // One line, not clap's whole usage block.
-            let text = e.to_string();
-            errln!(
-                "{} (see sq-sim --help)",
-                text.lines().next().unwrap_or("bad arguments")
-            );
+            errln!("{} (see sq-sim --help)", usage_error(&e));
             return ExitCode::from(2);
         }
     };
