@@ -106,3 +106,38 @@ fn no_command_is_a_one_line_error() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn numbers_are_digits_only() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let seeds = dir.join("plus.seeds");
+    std::fs::write(&seeds, "12\n+5\n").expect("write");
+    let seeds = seeds.display().to_string();
+    let script = dir.join("ok.script");
+    std::fs::write(&script, "run ms=5 seed=1\n").expect("write");
+    let script = script.display().to_string();
+    for args in [
+        vec!["run", "--scenario", "S04", "--seed", "+7"],
+        vec!["run", "--scenario", "S04", "--seed", "-7"],
+        vec!["run", "--scenario", "S04", "--seed", " 7"],
+        vec!["run", "--scenario", "S01", "--seeds-file", &seeds],
+        vec!["replay", "--script", &script, "--seed", "+1"],
+        vec!["swarm", "--seeds", "+1"],
+        vec!["swarm", "--start", "+1", "--seeds", "1"],
+        vec!["bench", "--rounds", "+1"],
+    ] {
+        let out = sq_sim(&args);
+        let (first, lines) = first_stderr_line(&out);
+        assert_eq!(
+            (out.status.code(), lines),
+            (Some(2), 1),
+            "{args:?}: {first}"
+        );
+        assert!(first.starts_with("error: "), "{args:?}: {first}");
+    }
+    let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &seeds]);
+    assert_eq!(
+        first_stderr_line(&out).0,
+        format!("error: {seeds}: line 2: `+5` is not a seed (an unsigned 64-bit number)")
+    );
+}

@@ -43,7 +43,7 @@ enum Command {
         #[arg(long)]
         scenario: Option<String>,
         /// Only this seed (needs --scenario).
-        #[arg(long, requires = "scenario")]
+        #[arg(long, requires = "scenario", value_parser = digits)]
         seed: Option<u64>,
         /// Seeds from this file (one per line) instead of the pinned ones (needs --scenario).
         #[arg(long, requires = "scenario", conflicts_with = "seed")]
@@ -61,7 +61,7 @@ enum Command {
         #[arg(long)]
         script: std::path::PathBuf,
         /// The run's seed (default: the file's `# seed:` line, else 0).
-        #[arg(long)]
+        #[arg(long, value_parser = digits)]
         seed: Option<u64>,
         /// Print every trace event.
         #[arg(long)]
@@ -74,10 +74,10 @@ enum Command {
     /// strategy. A failing script is saved as swarm-<seed>.script for `replay`.
     Swarm {
         /// How many seeds to try.
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 1000, value_parser = digits)]
         seeds: u64,
         /// The first seed.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = digits)]
         start: u64,
         /// Transitions per script.
         #[arg(long, default_value_t = 200)]
@@ -86,12 +86,26 @@ enum Command {
     /// Measure the simulator: events per wall second and simulated seconds per wall second.
     Bench {
         /// Rounds of the steady produce/fetch workload.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 20_000, value_parser = digits_u32)]
         rounds: u32,
         /// Requests per client in the ping-pong workload.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 20_000, value_parser = digits)]
         requests: u64,
     },
+}
+
+/// A number as the command line takes it: ASCII digits only. Rust's integer parsers also take a
+/// leading `+`, and `+5` is not a seed anyone means to type.
+fn digits(s: &str) -> Result<u64, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a number written in the digits 0-9 only".into());
+    }
+    s.parse().map_err(|_| format!("more than {}", u64::MAX))
+}
+
+/// [`digits`], at most `u32::MAX`.
+fn digits_u32(s: &str) -> Result<u32, String> {
+    u32::try_from(digits(s)?).map_err(|_| format!("more than {}", u32::MAX))
 }
 
 /// What went wrong, and with which exit code.

@@ -2,19 +2,28 @@
 
 use sq_model::{parse_script, ParseError, Transition};
 
-/// Reads a seeds file: one unsigned 64-bit seed per line; blank lines and `#` comments skipped.
+/// Reads a seeds file: one unsigned 64-bit seed per line, in the digits 0-9 only (no sign);
+/// blank lines and `#` comments skipped.
 pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ParseError> {
     text.lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
         .filter(|(_, l)| !l.is_empty())
         .map(|(line, l)| {
-            l.parse().map_err(|_| ParseError {
+            seed(l).ok_or_else(|| ParseError {
                 line,
                 message: format!("`{l}` is not a seed (an unsigned 64-bit number)"),
             })
         })
         .collect()
+}
+
+/// A seed written in the digits 0-9 only: `str::parse` also takes a leading `+`.
+fn seed(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// A saved script: the run's seed (from a `# seed: N` line) and its transitions.
@@ -43,4 +52,25 @@ pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
         seed,
         transitions: parse_script(text)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn seeds_are_digits_only() {
+        assert_eq!(
+            parse_seeds("# pinned\n7\n\n 18446744073709551615 # the last\n0\n"),
+            Ok(vec![7, u64::MAX, 0])
+        );
+        for bad in ["+5", "-5", "5 6", "0x5", "18446744073709551616", "٣"] {
+            assert_eq!(
+                parse_seeds(&format!("1\n{bad}\n")).map_err(|e| e.line),
+                Err(2),
+                "{bad:?}"
+            );
+        }
+    }
 }
