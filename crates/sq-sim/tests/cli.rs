@@ -141,3 +141,23 @@ fn numbers_are_digits_only() {
         format!("error: {seeds}: line 2: `+5` is not a seed (an unsigned 64-bit number)")
     );
 }
+
+#[test]
+fn swarm_length_is_capped() {
+    for length in ["18446744073709551615", "1000000000000", "1000001", "0"] {
+        let out = sq_sim(&["swarm", "--seeds", "1", "--length", length]);
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (
+                Some(2),
+                (
+                    format!(
+                        "error: invalid value '{length}' for '--length <LENGTH>': must be from 1 \
+                         to 1000000 (see sq-sim --help)"
+                    ),
+                    1
+                )
+            )
+        );
+    }
+}

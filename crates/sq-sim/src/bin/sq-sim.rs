@@ -79,8 +79,8 @@ enum Command {
         /// The first seed.
         #[arg(long, default_value_t = 0, value_parser = digits)]
         start: u64,
-        /// Transitions per script.
-        #[arg(long, default_value_t = 200)]
+        /// Transitions per script, at most 1000000.
+        #[arg(long, default_value_t = 200, value_parser = length)]
         length: usize,
     },
     /// Measure the simulator: events per wall second and simulated seconds per wall second.
@@ -106,6 +106,18 @@ fn digits(s: &str) -> Result<u64, String> {
 /// [`digits`], at most `u32::MAX`.
 fn digits_u32(s: &str) -> Result<u32, String> {
     u32::try_from(digits(s)?).map_err(|_| format!("more than {}", u32::MAX))
+}
+
+/// The longest script `swarm` draws. A run's memory grows with its script (about 0.6 KiB per
+/// transition) and its time faster than that, so a million is already far past a useful search.
+const MAX_LENGTH: usize = 1_000_000;
+
+/// A `--length`: [`digits`], from 1 to [`MAX_LENGTH`].
+fn length(s: &str) -> Result<usize, String> {
+    usize::try_from(digits(s)?)
+        .ok()
+        .filter(|n| (1..=MAX_LENGTH).contains(n))
+        .ok_or_else(|| format!("must be from 1 to {MAX_LENGTH}"))
 }
 
 /// What went wrong, and with which exit code.
