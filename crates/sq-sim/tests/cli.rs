@@ -161,3 +161,51 @@ fn swarm_length_is_capped() {
         );
     }
 }
+
+/// `swarm`'s summary line: how many seeds it ran, from which.
+fn swarm_summary(out: &Output) -> Option<(u64, u64)> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("swarm: "))?;
+    let mut words = line.split_whitespace().skip(1);
+    let ran = words.next()?.parse().ok()?;
+    let start = words.nth(2)?.parse().ok()?;
+    Some((ran, start))
+}
+
+#[test]
+fn swarm_runs_exactly_the_seeds_asked_for() {
+    let max = u64::MAX.to_string();
+    let out = sq_sim(&["swarm", "--start", &max, "--seeds", "1", "--length", "3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(swarm_summary(&out), Some((1, u64::MAX)));
+    let out = sq_sim(&["swarm", "--start", "5", "--seeds", "2", "--length", "3"]);
+    assert_eq!(swarm_summary(&out), Some((2, 5)));
+
+    let before_max = (u64::MAX - 1).to_string();
+    for args in [
+        vec!["swarm", "--start", &max, "--seeds", "2"],
+        vec!["swarm", "--start", &before_max, "--seeds", "3"],
+        vec!["swarm", "--start", "2", "--seeds", &max],
+        vec!["swarm", "--seeds", "0"],
+    ] {
+        let out = sq_sim(&args);
+        let (first, lines) = first_stderr_line(&out);
+        assert_eq!(
+            (out.status.code(), lines),
+            (Some(2), 1),
+            "{args:?}: {first}"
+        );
+        assert!(first.starts_with("error: "), "{args:?}: {first}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = sq_sim(&["swarm", "--start", &max, "--seeds", "2"]);
+    assert_eq!(
+        first_stderr_line(&out).0,
+        format!("error: --start {max} --seeds 2 would pass the last seed, {max}")
+    );
+}

@@ -73,8 +73,8 @@ enum Command {
     /// A long randomized search: each seed draws its own fault mix and a script from the model's
     /// strategy. A failing script is saved as swarm-<seed>.script for `replay`.
     Swarm {
-        /// How many seeds to try.
-        #[arg(long, default_value_t = 1000, value_parser = digits)]
+        /// How many seeds to try (at least 1).
+        #[arg(long, default_value_t = 1000, value_parser = count)]
         seeds: u64,
         /// The first seed.
         #[arg(long, default_value_t = 0, value_parser = digits)]
@@ -101,6 +101,14 @@ fn digits(s: &str) -> Result<u64, String> {
         return Err("expected a number written in the digits 0-9 only".into());
     }
     s.parse().map_err(|_| format!("more than {}", u64::MAX))
+}
+
+/// [`digits`], at least 1: zero seeds would report "ok" over nothing.
+fn count(s: &str) -> Result<u64, String> {
+    match digits(s)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
 }
 
 /// [`digits`], at most `u32::MAX`.
@@ -277,9 +285,19 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
 }
 
 fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
+    // Exactly the seeds asked for: a range that would pass u64::MAX is refused, not cut short.
+    let last = seeds
+        .checked_sub(1)
+        .and_then(|n| start.checked_add(n))
+        .ok_or_else(|| {
+            Exit::Input(format!(
+                "--start {start} --seeds {seeds} would pass the last seed, {}",
+                u64::MAX
+            ))
+        })?;
     let begin = Instant::now();
-    let (mut events, mut sim_ns) = (0u64, 0u64);
-    for seed in start..start.saturating_add(seeds) {
+    let (mut ran, mut events, mut sim_ns) = (0u64, 0u64, 0u64);
+    for seed in start..=last {
         let (mix, script) = sq_sim::swarm::script(seed, ClusterShape::SINGLE_NODE, length);
         let path = format!("swarm-{seed}.script");
         let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
@@ -287,8 +305,9 @@ fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
         cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
         match Sim::new(cfg).run_script(&script) {
             Ok(r) => {
-                events += r.events;
-                sim_ns += r.sim_time.nanos();
+                ran += 1;
+                events = events.saturating_add(r.events);
+                sim_ns = sim_ns.saturating_add(r.sim_time.nanos());
             }
             Err(f) => {
                 let text: String = std::iter::once(format!("# seed: {seed}\n# {mix:?}\n"))
@@ -301,7 +320,7 @@ fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
         }
     }
     out!(
-        "swarm: {seeds} seeds from {start} ok · {events} events · {:.3}s simulated · {:.3}s wall",
+        "swarm: {ran} seeds from {start} ok · {events} events · {:.3}s simulated · {:.3}s wall",
         sim_ns as f64 / 1e9,
         begin.elapsed().as_secs_f64()
     );
