@@ -209,3 +209,23 @@ fn swarm_runs_exactly_the_seeds_asked_for() {
         format!("error: --start {max} --seeds 2 would pass the last seed, {max}")
     );
 }
+
+#[test]
+fn a_seeds_file_without_seeds_is_refused() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for (name, text) in [
+        ("empty.seeds", ""),
+        ("blank.seeds", "\n  \n\t\n"),
+        ("comments.seeds", "# no seeds yet\n  # still none\n"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        let path = path.display().to_string();
+        let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &path]);
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (Some(2), (format!("error: no seeds in {path}"), 1))
+        );
+        assert!(out.stdout.is_empty(), "{name}");
+    }
+}

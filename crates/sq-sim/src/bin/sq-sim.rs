@@ -197,13 +197,18 @@ fn run(
     // Read every seeds file first, so bad input is refused before any run.
     let mut plan = Vec::new();
     for s in chosen {
-        let seeds = match &seeds_file {
-            Some(path) => scenarios::parse_seeds(&read(path)?)
-                .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?,
-            None => s
-                .seeds()
-                .map_err(|e| Exit::Input(format!("seeds/{}.seeds: {e}", s.id)))?,
+        let (name, seeds) = match &seeds_file {
+            Some(path) => (
+                path.display().to_string(),
+                scenarios::parse_seeds(&read(path)?),
+            ),
+            None => (format!("seeds/{}.seeds", s.id), s.seeds()),
         };
+        let seeds = seeds.map_err(|e| Exit::Input(format!("{name}: {e}")))?;
+        // A file of nothing but comments would report "ok" over no run at all.
+        if seeds.is_empty() {
+            return Err(Exit::Input(format!("no seeds in {name}")));
+        }
         plan.push((s, seeds));
     }
     out!(
