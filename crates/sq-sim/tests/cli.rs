@@ -229,3 +229,84 @@ fn a_seeds_file_without_seeds_is_refused() {
         assert!(out.stdout.is_empty(), "{name}");
     }
 }
+
+/// Runs sq-sim, killing it if it has not finished within `secs` seconds (`None` then).
+fn sq_sim_within(args: &[&str], secs: u64) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sq-sim"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the sq-sim binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn only_regular_files_of_bounded_size_are_read() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let fifo = dir.join("input.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let fifo = fifo.display().to_string();
+    let big = dir.join("big.seeds");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len((16 << 20) + 1)
+        .expect("a sparse file just over 16 MiB");
+    drop(file);
+    let big = big.display().to_string();
+    let dir_name = dir.display().to_string();
+    let binary = dir.join("binary.seeds");
+    std::fs::write(&binary, b"12\n\xff\n").expect("write");
+    let binary = binary.display().to_string();
+    for (args, error) in [
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", &binary],
+            format!("error: {binary} is not UTF-8 text (byte 3)"),
+        ),
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", &fifo],
+            format!("error: {fifo} is not a regular file"),
+        ),
+        (
+            vec!["replay", "--script", &fifo],
+            format!("error: {fifo} is not a regular file"),
+        ),
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", "/dev/zero"],
+            "error: /dev/zero is not a regular file".to_string(),
+        ),
+        (
+            vec!["replay", "--script", "/dev/zero"],
+            "error: /dev/zero is not a regular file".to_string(),
+        ),
+        (
+            vec!["replay", "--script", &dir_name],
+            format!("error: {dir_name} is not a regular file"),
+        ),
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", &big],
+            format!("error: {big} is larger than 16 MiB"),
+        ),
+    ] {
+        let out = sq_sim_within(&args, 30).unwrap_or_else(|| panic!("{args:?} hangs"));
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (Some(2), (error, 1)),
+            "{args:?}"
+        );
+    }
+}

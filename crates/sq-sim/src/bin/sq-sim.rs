@@ -148,9 +148,42 @@ fn sink(json: bool) -> TraceSink {
     })
 }
 
+/// The largest seeds or script file `read` takes.
+const MAX_INPUT: u64 = 16 << 20;
+
+/// Reads a seeds or script file: a regular file of at most [`MAX_INPUT`] bytes of UTF-8. Anything
+/// else is refused before it is opened: a FIFO would block the open, and a device such as
+/// `/dev/zero` would never end.
 fn read(path: &std::path::Path) -> Result<String, Exit> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Exit::Input(format!("cannot read {}: {e}", path.display())))
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Exit::Input(format!("cannot read {}: {e}", path.display()));
+    let not_regular = || Exit::Input(format!("{} is not a regular file", path.display()));
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // Again on what was opened, in case the path changed in between.
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_INPUT {
+        return Err(Exit::Input(format!(
+            "{} is larger than {} MiB",
+            path.display(),
+            MAX_INPUT >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Exit::Input(format!(
+            "{} is not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 fn verdict(r: &Result<RunReport, Box<Failure>>) -> &'static str {
