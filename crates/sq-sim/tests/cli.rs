@@ -310,3 +310,54 @@ fn only_regular_files_of_bounded_size_are_read() {
         );
     }
 }
+
+#[test]
+fn a_script_seed_line_is_read_in_any_spacing_or_refused() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("seed-line.script");
+    let path_name = path.display().to_string();
+    let seed_of = |out: &Output| -> Option<u64> {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .next()?
+            .strip_prefix(&format!("{path_name}: ok · seed "))?;
+        line.split_whitespace().next()?.parse().ok()
+    };
+    for text in [
+        "#seed:5\nrun ms=5 seed=1\n",
+        "#  seed :5\nrun ms=5 seed=1\n",
+    ] {
+        std::fs::write(&path, text).expect("write");
+        let out = sq_sim(&["replay", "--script", &path_name]);
+        assert_eq!(
+            (out.status.code(), seed_of(&out)),
+            (Some(0), Some(5)),
+            "{text:?}"
+        );
+        // --seed overrides the file's.
+        let out = sq_sim(&["replay", "--script", &path_name, "--seed", "9"]);
+        assert_eq!(
+            (out.status.code(), seed_of(&out)),
+            (Some(0), Some(9)),
+            "{text:?}"
+        );
+    }
+    for (text, error) in [
+        (
+            "run ms=5 seed=1\n# Seed: 5\n",
+            "line 2: `# Seed: 5` looks like a seed line; write it as `# seed: N`, N in the digits 0-9",
+        ),
+        (
+            "# seed: 5\nrun ms=5 seed=1\n#seed: 6\n",
+            "line 3: seed 6 contradicts seed 5 on line 1",
+        ),
+    ] {
+        std::fs::write(&path, text).expect("write");
+        let out = sq_sim(&["replay", "--script", &path_name]);
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (Some(2), (format!("error: {path_name}: {error}"), 1))
+        );
+    }
+}

@@ -312,7 +312,7 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     }
     let report = sim.run_script(&file.transitions).map_err(Exit::Violation)?;
     out!(
-        "{}: ok · {} transitions · {} events · {} simulated",
+        "{}: ok · seed {seed} · {} transitions · {} events · {} simulated",
         path.display(),
         file.transitions.len(),
         report.events,
