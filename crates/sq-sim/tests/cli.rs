@@ -361,3 +361,61 @@ fn a_script_seed_line_is_read_in_any_spacing_or_refused() {
         );
     }
 }
+
+#[test]
+fn errors_echo_input_escaped_and_cut_to_one_line() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let seeds = dir.join("huge-line.seeds");
+    let mut text = format!("7\n\u{1b}[2J\u{7}{}\n", "9".repeat(10 << 20));
+    std::fs::write(&seeds, &text).expect("write");
+    let seeds = seeds.display().to_string();
+    let script = dir.join("huge-line.script");
+    text = format!(
+        "run ms=5 seed=1\nrun ms=5 seed=1 x{}\r\u{1b}]0;title\n",
+        "y".repeat(10 << 20)
+    );
+    std::fs::write(&script, &text).expect("write");
+    let script = script.display().to_string();
+    let newline_name = dir.join("two\nlines.seeds");
+    std::fs::write(&newline_name, "").expect("write");
+    let newline_name = newline_name.display().to_string();
+    for args in [
+        vec!["run", "--scenario", "S01", "--seeds-file", &seeds],
+        vec!["replay", "--script", &script],
+        vec!["run", "--scenario", "S01", "--seeds-file", &newline_name],
+        vec!["run", "--scenario", "S\n0\u{1b}[31m1"],
+        vec!["run", "--scenario", &"S".repeat(100_000)],
+        vec!["run", "--scenario", "S04", "--seed", &"9".repeat(100_000)],
+        vec!["run", "--scenario", "S04", "--seed", "\u{1b}[2J"],
+    ] {
+        let out = sq_sim(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let shown = &stderr[..stderr.len().min(300)];
+        assert_eq!(out.status.code(), Some(2), "{shown}");
+        assert!(stderr.starts_with("error: "), "{shown}");
+        assert!(stderr.ends_with('\n'), "{shown}");
+        let line = stderr.trim_end_matches('\n');
+        assert!(!line.chars().any(char::is_control), "{shown}");
+        assert!(line.chars().count() <= 420, "{shown}");
+    }
+    let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &seeds]);
+    assert_eq!(
+        first_stderr_line(&out),
+        (
+            format!(
+                "error: {seeds}: line 2: `\\u{{1b}}[2J\\u{{7}}{}…` is not a seed (an unsigned \
+                 64-bit number)",
+                "9".repeat(66)
+            ),
+            1
+        )
+    );
+    let out = sq_sim(&["run", "--scenario", "S\n0\u{1b}[31m1"]);
+    assert_eq!(
+        first_stderr_line(&out),
+        (
+            "error: no scenario `S\\n0\\u{1b}[31m1`; there are S01, S02, S03, S04".to_string(),
+            1
+        )
+    );
+}

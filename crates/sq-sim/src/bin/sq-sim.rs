@@ -148,6 +148,93 @@ fn sink(json: bool) -> TraceSink {
     })
 }
 
+/// The most characters of one piece of input (a path, a line, a word) that an error echoes.
+const ECHO: usize = 80;
+
+/// The longest error line, in characters.
+const MAX_LINE: usize = 400;
+
+/// Whether `c` must not reach a terminal as it is: control characters (a newline would make two
+/// error lines of one, an escape sequence would repaint the screen) and Unicode's line
+/// separators and bidirectional overrides.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `c` as it may be printed: itself, or escaped (`\n`, `\u{1b}`) if it is unsafe.
+fn escaped(c: char) -> String {
+    if unsafe_char(c) {
+        c.escape_default().collect()
+    } else {
+        c.to_string()
+    }
+}
+
+/// Appends `chars` to `out`, escaped, but stops before more than `max` characters would be
+/// appended, and then appends `…`.
+fn push_escaped(out: &mut String, chars: &[char], max: usize) {
+    let mut room = max;
+    for &c in chars {
+        let piece = escaped(c);
+        let len = piece.chars().count();
+        if len > room {
+            out.push('…');
+            return;
+        }
+        room -= len;
+        out.push_str(&piece);
+    }
+}
+
+/// Makes `msg` one line fit to print: unsafe characters escaped, every quoted piece (between
+/// backticks, as the parsers quote input, or single quotes, as clap does) cut to [`ECHO`]
+/// characters as printed, and the whole line to [`MAX_LINE`]. Cuts end in `…`.
+fn one_line(msg: &str) -> String {
+    let chars: Vec<char> = msg.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let close = (c == '`' || c == '\'')
+            .then(|| chars[i + 1..].iter().position(|&d| d == c))
+            .flatten();
+        match close {
+            Some(len) => {
+                out.push(c);
+                push_escaped(&mut out, &chars[i + 1..i + 1 + len], ECHO);
+                out.push(c);
+                i += len + 2;
+            }
+            None => {
+                push_escaped(&mut out, &[c], usize::MAX);
+                i += 1;
+            }
+        }
+    }
+    let chars: Vec<char> = out.chars().collect();
+    let mut line = String::new();
+    push_escaped(&mut line, &chars, MAX_LINE);
+    line
+}
+
+/// A path as an error names it: escaped, and if long, `…` and its last [`ECHO`] characters.
+fn shown(path: &std::path::Path) -> String {
+    let pieces: Vec<String> = path.display().to_string().chars().map(escaped).collect();
+    let (mut start, mut room) = (pieces.len(), ECHO);
+    while let Some(len) = start.checked_sub(1).map(|i| pieces[i].chars().count()) {
+        if len > room {
+            break;
+        }
+        room -= len;
+        start -= 1;
+    }
+    let cut = if start > 0 { "…" } else { "" };
+    std::iter::once(cut)
+        .chain(pieces[start..].iter().map(String::as_str))
+        .collect()
+}
+
 /// The largest seeds or script file `read` takes.
 const MAX_INPUT: u64 = 16 << 20;
 
@@ -156,8 +243,8 @@ const MAX_INPUT: u64 = 16 << 20;
 /// `/dev/zero` would never end.
 fn read(path: &std::path::Path) -> Result<String, Exit> {
     use std::io::Read;
-    let cannot = |e: std::io::Error| Exit::Input(format!("cannot read {}: {e}", path.display()));
-    let not_regular = || Exit::Input(format!("{} is not a regular file", path.display()));
+    let cannot = |e: std::io::Error| Exit::Input(format!("cannot read {}: {e}", shown(path)));
+    let not_regular = || Exit::Input(format!("{} is not a regular file", shown(path)));
     if !std::fs::metadata(path).map_err(cannot)?.is_file() {
         return Err(not_regular());
     }
@@ -173,14 +260,14 @@ fn read(path: &std::path::Path) -> Result<String, Exit> {
     if bytes.len() as u64 > MAX_INPUT {
         return Err(Exit::Input(format!(
             "{} is larger than {} MiB",
-            path.display(),
+            shown(path),
             MAX_INPUT >> 20
         )));
     }
     String::from_utf8(bytes).map_err(|e| {
         Exit::Input(format!(
             "{} is not UTF-8 text (byte {})",
-            path.display(),
+            shown(path),
             e.utf8_error().valid_up_to()
         ))
     })
@@ -231,10 +318,7 @@ fn run(
     let mut plan = Vec::new();
     for s in chosen {
         let (name, seeds) = match &seeds_file {
-            Some(path) => (
-                path.display().to_string(),
-                scenarios::parse_seeds(&read(path)?),
-            ),
+            Some(path) => (shown(path), scenarios::parse_seeds(&read(path)?)),
             None => (format!("seeds/{}.seeds", s.id), s.seeds()),
         };
         let seeds = seeds.map_err(|e| Exit::Input(format!("{name}: {e}")))?;
@@ -291,13 +375,13 @@ fn run(
 
 fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) -> Result<(), Exit> {
     let file = scenarios::parse_script_file(&read(path)?)
-        .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Exit::Input(format!("{}: {e}", shown(path))))?;
     let seed = seed.or(file.seed).unwrap_or(0);
     let shape = ClusterShape::SINGLE_NODE;
     if let Err(i) = sq_model::ClusterModel::new(shape, seed).check_script(&file.transitions) {
         return Err(Exit::Input(format!(
             "{}: transition {i} (`{}`) does not fit a cluster of {} node(s), {} partitions, {} producers, {} consumers",
-            path.display(),
+            shown(path),
             file.transitions[i],
             shape.nodes,
             shape.partitions,
@@ -436,7 +520,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            errln!("{} (see sq-sim --help)", usage_error(&e));
+            errln!("{} (see sq-sim --help)", one_line(&usage_error(&e)));
             return ExitCode::from(2);
         }
     };
@@ -468,8 +552,49 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
         Err(Exit::Input(msg)) => {
-            errln!("error: {msg}");
+            errln!("error: {}", one_line(&msg));
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn an_error_is_one_line_with_its_input_escaped_and_cut() {
+        assert_eq!(
+            one_line("no scenario `S\n01\u{1b}[2J`; there are S01"),
+            "no scenario `S\\n01\\u{1b}[2J`; there are S01"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(
+            one_line(&format!("line 2: `{long}` is not a seed; '{long}'")),
+            format!(
+                "line 2: `{}…` is not a seed; '{}…'",
+                "x".repeat(ECHO),
+                "x".repeat(ECHO)
+            )
+        );
+        // An unmatched quote leaves only the cap on the whole line.
+        let line = one_line(&format!("`{long}"));
+        assert_eq!(line, format!("`{}…", "x".repeat(MAX_LINE - 1)));
+        assert_eq!(one_line("bidi \u{202e}txt\r\t"), "bidi \\u{202e}txt\\r\\t");
+        // Escaping is idempotent: an echoed piece already escaped stays as it is.
+        let once = one_line("`a\u{7}b`");
+        assert_eq!(one_line(&once), once);
+    }
+
+    #[test]
+    fn a_long_path_is_shown_by_its_end() {
+        let path = format!("/{}/my\n.seeds", "d".repeat(200));
+        let shown = shown(std::path::Path::new(&path));
+        assert_eq!(shown, format!("…{}/my\\n.seeds", "d".repeat(ECHO - 11)));
+        assert_eq!(
+            super::shown(std::path::Path::new("seeds/S01.seeds")),
+            "seeds/S01.seeds"
+        );
     }
 }

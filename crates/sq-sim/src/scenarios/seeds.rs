@@ -12,10 +12,32 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ParseError> {
         .map(|(line, l)| {
             seed(l).ok_or_else(|| ParseError {
                 line,
-                message: format!("`{l}` is not a seed (an unsigned 64-bit number)"),
+                message: format!("`{}` is not a seed (an unsigned 64-bit number)", excerpt(l)),
             })
         })
         .collect()
+}
+
+/// A piece of input as an error message quotes it: control characters escaped, and at most 80
+/// characters as printed (then `…`), so that a binary or enormous line still makes one short line.
+fn excerpt(text: &str) -> String {
+    let mut out = String::new();
+    let mut room = 80;
+    for c in text.chars() {
+        let piece: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        let len = piece.chars().count();
+        if len > room {
+            out.push('…');
+            break;
+        }
+        room -= len;
+        out.push_str(&piece);
+    }
+    out
 }
 
 /// A seed written in the digits 0-9 only: `str::parse` also takes a leading `+`.
@@ -54,7 +76,7 @@ pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
             line: line_no,
             message: format!(
                 "`{}` looks like a seed line; write it as `# seed: N`, N in the digits 0-9",
-                line.trim()
+                excerpt(line.trim())
             ),
         })?;
         match seed {
@@ -156,6 +178,21 @@ mod tests {
                 "{line:?}"
             );
         }
+    }
+
+    #[test]
+    fn errors_quote_at_most_80_characters_escaped() {
+        let line = format!("\u{1b}[2J{}", "9".repeat(10_000));
+        assert_eq!(
+            parse_seeds(&line),
+            Err(ParseError {
+                line: 1,
+                message: format!(
+                    "`\\u{{1b}}[2J{}…` is not a seed (an unsigned 64-bit number)",
+                    "9".repeat(71)
+                )
+            })
+        );
     }
 
     #[test]
