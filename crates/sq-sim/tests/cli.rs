@@ -419,3 +419,105 @@ fn errors_echo_input_escaped_and_cut_to_one_line() {
         )
     );
 }
+
+/// Every stdout line parsed as JSON: the events, then the summary's fields.
+fn json_lines(out: &Output) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let last = lines.pop().expect("a summary line");
+    let summary = last
+        .get("summary")
+        .cloned()
+        .expect("the last line is the summary");
+    assert!(lines.iter().all(|e| e.get("summary").is_none()));
+    (lines, summary)
+}
+
+#[test]
+fn json_mode_prints_only_json_and_no_wall_time() {
+    let human = sq_sim(&["run", "--scenario", "S04", "--seed", "7"]);
+    let hash = hash_line(&human)
+        .trim_start_matches("trace hash: ")
+        .to_string();
+    let out = sq_sim(&[
+        "run",
+        "--scenario",
+        "S04",
+        "--seed",
+        "7",
+        "--trace",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (events, summary) = json_lines(&out);
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(seqs, (0..events.len() as u64).collect::<Vec<_>>());
+    let last_time = events
+        .last()
+        .and_then(|e| e["time"].as_u64())
+        .expect("events");
+    let sim_time = summary["sim_time_ns"].as_u64().expect("sim_time_ns");
+    assert!(sim_time >= last_time, "{summary}");
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "scenario": "S04",
+            "seed": 7,
+            "verdict": "ok",
+            "events": events.len(),
+            "sim_time_ns": sim_time,
+            "trace_hash": hash,
+        })
+    );
+    // The same bytes from a second process: nothing in JSON mode depends on the wall clock.
+    let again = sq_sim(&[
+        "run",
+        "--scenario",
+        "S04",
+        "--seed",
+        "7",
+        "--trace",
+        "--json",
+    ]);
+    assert!(out.stdout == again.stdout, "two runs of one seed differ");
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let script = dir.join("json.script");
+    std::fs::write(&script, "# seed: 3\nrun ms=5 seed=1\nproduce producer=0 partition=0 records=2 seed=0\nrun ms=20 seed=2\n")
+        .expect("write");
+    let script = script.display().to_string();
+    let out = sq_sim(&["replay", "--script", &script, "--trace", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (events, summary) = json_lines(&out);
+    let sim_time = summary["sim_time_ns"].as_u64().expect("sim_time_ns");
+    let hash = summary["trace_hash"]
+        .as_str()
+        .expect("trace_hash")
+        .to_string();
+    assert_eq!(hash.len(), 16);
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "script": script,
+            "seed": 3,
+            "transitions": 3,
+            "verdict": "ok",
+            "events": events.len(),
+            "sim_time_ns": sim_time,
+            "trace_hash": hash,
+        })
+    );
+}

@@ -4,6 +4,7 @@
 //! unreadable input (a bad argument, a malformed seeds or script file).
 
 use clap::{CommandFactory, Parser, Subcommand};
+use serde_json::{json, Map, Value};
 use sq_model::ClusterShape;
 use sq_sim::scenarios::{self, Scenario};
 use sq_sim::trace::{TraceEvent, TraceSink};
@@ -140,12 +141,37 @@ fn sink(json: bool) -> TraceSink {
         let _ = if json {
             match serde_json::to_string(e) {
                 Ok(line) => writeln!(out, "{line}"),
-                Err(err) => writeln!(out, "{{\"error\":\"{err}\"}}"),
+                Err(err) => writeln!(out, "{}", json!({ "error": err.to_string() })),
             }
         } else {
             writeln!(out, "{e}")
         };
     })
+}
+
+/// The last line of a run in JSON mode, `{"summary": {…}}`: `run`'s fields (which run; an
+/// object) and its outcome. Simulated quantities only: wall time would make two runs of one seed
+/// print different bytes.
+fn summary(run: Value, result: &Result<RunReport, Box<Failure>>) -> Value {
+    let mut fields = match run {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    match result {
+        Ok(r) => {
+            fields.insert("verdict".into(), json!("ok"));
+            fields.insert("events".into(), json!(r.events));
+            fields.insert("sim_time_ns".into(), json!(r.sim_time.nanos()));
+            fields.insert("trace_hash".into(), json!(format!("{:016x}", r.trace_hash)));
+        }
+        Err(f) => {
+            fields.insert("verdict".into(), json!("violation"));
+            fields.insert("invariant".into(), json!(f.violation.invariant.to_string()));
+            fields.insert("event".into(), json!(f.event));
+            fields.insert("sim_time_ns".into(), json!(f.time.nanos()));
+        }
+    }
+    json!({ "summary": fields })
 }
 
 /// The most characters of one piece of input (a path, a line, a word) that an error echoes.
@@ -299,6 +325,13 @@ fn run(
         let start = Instant::now();
         let result = s.run(seed, trace.then(|| sink(json)));
         let wall = start.elapsed();
+        if json {
+            out!(
+                "{}",
+                summary(json!({ "scenario": s.id, "seed": seed }), &result)
+            );
+            return result.map(|_| ()).map_err(Exit::Violation);
+        }
         return match result {
             Ok(r) => {
                 out!(
@@ -394,7 +427,24 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     if trace {
         sim.set_trace_sink(sink(json));
     }
-    let report = sim.run_script(&file.transitions).map_err(Exit::Violation)?;
+    let result = sim.run_script(&file.transitions);
+    if json {
+        out!(
+            "{}",
+            summary(
+                json!({
+                    "script": path.display().to_string(),
+                    "seed": seed,
+                    "transitions": file.transitions.len(),
+                }),
+                &result
+            )
+        );
+    }
+    let report = result.map_err(Exit::Violation)?;
+    if json {
+        return Ok(());
+    }
     out!(
         "{}: ok · seed {seed} · {} transitions · {} events · {} simulated",
         path.display(),
@@ -585,6 +635,37 @@ mod tests {
         // Escaping is idempotent: an echoed piece already escaped stays as it is.
         let once = one_line("`a\u{7}b`");
         assert_eq!(one_line(&once), once);
+    }
+
+    #[test]
+    fn a_violation_summary_names_the_invariant_and_when() {
+        let failure = Failure {
+            violation: sq_model::Violation::new(
+                sq_model::Invariant::AckedDurable,
+                "partition 0 offset 0",
+                "synced",
+                "not synced",
+            ),
+            run: "scenario S04 · seed 7".into(),
+            transition: Some(3),
+            event: 9,
+            time: sq_core::Time(205_000),
+            node: Some(0),
+            last_events: vec![],
+            replay: String::new(),
+        };
+        let run = json!({ "scenario": "S04", "seed": 7 });
+        assert_eq!(
+            summary(run, &Err(Box::new(failure))),
+            json!({ "summary": {
+                "scenario": "S04",
+                "seed": 7,
+                "verdict": "violation",
+                "invariant": "invariant 1 violated: no acked record is ever lost",
+                "event": 9,
+                "sim_time_ns": 205_000,
+            }})
+        );
     }
 
     #[test]
