@@ -521,3 +521,53 @@ fn json_mode_prints_only_json_and_no_wall_time() {
         })
     );
 }
+
+#[test]
+fn swarm_reports_progress_on_stderr() {
+    let out = sq_sim(&[
+        "swarm",
+        "--seeds",
+        "3",
+        "--start",
+        "10",
+        "--length",
+        "3",
+        "--progress",
+        "0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(swarm_summary(&out), Some((3, 10)));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let progress: Vec<(String, String)> = stderr
+        .lines()
+        .map(|l| {
+            let (count, rest) = l.split_once(" (last ").unwrap_or((l, ""));
+            let last = rest.split(')').next().unwrap_or_default();
+            (count.to_string(), last.to_string())
+        })
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            ("swarm: 1 of 3 seeds ok", "10"),
+            ("swarm: 2 of 3 seeds ok", "11"),
+            ("swarm: 3 of 3 seeds ok", "12"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // The default interval (5 s) prints nothing on a search this short; stdout is the summary.
+    let out = sq_sim(&["swarm", "--seeds", "2", "--length", "3"]);
+    assert_eq!((out.status.code(), out.stderr.len()), (Some(0), 0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    // A broken stderr does not stop the search.
+    let out = sq_sim_broken_stderr(&["swarm", "--seeds", "2", "--length", "3", "--progress", "0"]);
+    assert_eq!(
+        (out.status.code(), swarm_summary(&out)),
+        (Some(0), Some((2, 0)))
+    );
+}

@@ -83,6 +83,9 @@ enum Command {
         /// Transitions per script, at most 1000000.
         #[arg(long, default_value_t = 200, value_parser = length)]
         length: usize,
+        /// Seconds between progress lines on stderr (0: one after every seed).
+        #[arg(long, default_value_t = 5, value_parser = digits)]
+        progress: u64,
     },
     /// Measure the simulator: events per wall second and simulated seconds per wall second.
     Bench {
@@ -456,7 +459,7 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     Ok(())
 }
 
-fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
+fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exit> {
     // Exactly the seeds asked for: a range that would pass u64::MAX is refused, not cut short.
     let last = seeds
         .checked_sub(1)
@@ -468,6 +471,9 @@ fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
             ))
         })?;
     let begin = Instant::now();
+    // A long search says how far it got now and then, on stderr: stdout keeps the one summary.
+    let every = std::time::Duration::from_secs(progress);
+    let mut noted = begin;
     let (mut ran, mut events, mut sim_ns) = (0u64, 0u64, 0u64);
     for seed in start..=last {
         let (mix, script) = sq_sim::swarm::script(seed, ClusterShape::SINGLE_NODE, length);
@@ -480,6 +486,13 @@ fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
                 ran += 1;
                 events = events.saturating_add(r.events);
                 sim_ns = sim_ns.saturating_add(r.sim_time.nanos());
+                if noted.elapsed() >= every {
+                    noted = Instant::now();
+                    errln!(
+                        "swarm: {ran} of {seeds} seeds ok (last {seed}) · {:.1}s wall",
+                        begin.elapsed().as_secs_f64()
+                    );
+                }
             }
             Err(f) => {
                 let text: String = std::iter::once(format!("# seed: {seed}\n# {mix:?}\n"))
@@ -592,7 +605,8 @@ fn main() -> ExitCode {
             seeds,
             start,
             length,
-        } => swarm(seeds, start, length),
+            progress,
+        } => swarm(seeds, start, length, progress),
         Command::Bench { rounds, requests } => bench_cmd(rounds, requests),
     };
     match result {
