@@ -498,8 +498,11 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exi
                 let text: String = std::iter::once(format!("# seed: {seed}\n# {mix:?}\n"))
                     .chain(script.iter().map(|t| format!("{t}\n")))
                     .collect();
-                std::fs::write(&path, text)
-                    .map_err(|e| Exit::Input(format!("cannot write {path}: {e}")))?;
+                // The violation is the news: a script that cannot be saved (a read-only
+                // directory, a full disk) must not turn exit 1 and its diagnostic into exit 2.
+                if let Err(e) = std::fs::write(&path, text) {
+                    errln!("warning: cannot save the failing script as {path}: {e}");
+                }
                 return Err(Exit::Violation(f));
             }
         }
