@@ -1,7 +1,8 @@
 //! `sq-sim`: run the scenarios, replay a seed or a saved script, benchmark the simulator.
 //!
 //! Exit codes: 0 every run kept every invariant; 1 an invariant was violated; 2 a usage error or
-//! unreadable input (a bad argument, a malformed seeds or script file).
+//! unreadable input (a bad argument, a malformed seeds or script file), with one `error: …` line
+//! on stderr. Input files must be regular files of at most 16 MiB.
 
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{json, Map, Value};
@@ -46,19 +47,20 @@ enum Command {
         /// Only this seed (needs --scenario).
         #[arg(long, requires = "scenario", value_parser = digits)]
         seed: Option<u64>,
-        /// Seeds from this file (one per line) instead of the pinned ones (needs --scenario).
+        /// Seeds from this file (one per line; a regular file, at most 16 MiB) instead of the
+        /// pinned ones (needs --scenario).
         #[arg(long, requires = "scenario", conflicts_with = "seed")]
         seeds_file: Option<std::path::PathBuf>,
         /// Print every trace event of the run (one seed only).
         #[arg(long, requires = "seed")]
         trace: bool,
-        /// With --trace: print events as JSON lines.
+        /// With --trace: print events as JSON lines, then a `{"summary": …}` line.
         #[arg(long, requires = "trace")]
         json: bool,
     },
     /// Replay a saved transition script (as a failing model-based case writes it).
     Replay {
-        /// The script file.
+        /// The script file (a regular file, at most 16 MiB).
         #[arg(long)]
         script: std::path::PathBuf,
         /// The run's seed (default: the file's `# seed:` line, else 0).
@@ -67,7 +69,7 @@ enum Command {
         /// Print every trace event.
         #[arg(long)]
         trace: bool,
-        /// With --trace: print events as JSON lines.
+        /// With --trace: print events as JSON lines, then a `{"summary": …}` line.
         #[arg(long, requires = "trace")]
         json: bool,
     },
