@@ -85,6 +85,15 @@ fn a_broken_stderr_does_not_change_the_exit_code() {
     );
 }
 
+/// A path as sq-sim's errors show it: if longer than 80 characters, `…` and its last 80.
+fn shown(path: &str) -> String {
+    let count = path.chars().count();
+    match count.checked_sub(80) {
+        Some(skip) if skip > 0 => format!("…{}", path.chars().skip(skip).collect::<String>()),
+        _ => path.to_string(),
+    }
+}
+
 /// The first line of stderr, and how many lines it has.
 fn first_stderr_line(out: &Output) -> (String, usize) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -138,7 +147,10 @@ fn numbers_are_digits_only() {
     let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &seeds]);
     assert_eq!(
         first_stderr_line(&out).0,
-        format!("error: {seeds}: line 2: `+5` is not a seed (an unsigned 64-bit number)")
+        format!(
+            "error: {}: line 2: `+5` is not a seed (an unsigned 64-bit number)",
+            shown(&seeds)
+        )
     );
 }
 
@@ -224,7 +236,7 @@ fn a_seeds_file_without_seeds_is_refused() {
         let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &path]);
         assert_eq!(
             (out.status.code(), first_stderr_line(&out)),
-            (Some(2), (format!("error: no seeds in {path}"), 1))
+            (Some(2), (format!("error: no seeds in {}", shown(&path)), 1))
         );
         assert!(out.stdout.is_empty(), "{name}");
     }
@@ -275,15 +287,15 @@ fn only_regular_files_of_bounded_size_are_read() {
     for (args, error) in [
         (
             vec!["run", "--scenario", "S01", "--seeds-file", &binary],
-            format!("error: {binary} is not UTF-8 text (byte 3)"),
+            format!("error: {} is not UTF-8 text (byte 3)", shown(&binary)),
         ),
         (
             vec!["run", "--scenario", "S01", "--seeds-file", &fifo],
-            format!("error: {fifo} is not a regular file"),
+            format!("error: {} is not a regular file", shown(&fifo)),
         ),
         (
             vec!["replay", "--script", &fifo],
-            format!("error: {fifo} is not a regular file"),
+            format!("error: {} is not a regular file", shown(&fifo)),
         ),
         (
             vec!["run", "--scenario", "S01", "--seeds-file", "/dev/zero"],
@@ -295,11 +307,11 @@ fn only_regular_files_of_bounded_size_are_read() {
         ),
         (
             vec!["replay", "--script", &dir_name],
-            format!("error: {dir_name} is not a regular file"),
+            format!("error: {} is not a regular file", shown(&dir_name)),
         ),
         (
             vec!["run", "--scenario", "S01", "--seeds-file", &big],
-            format!("error: {big} is larger than 16 MiB"),
+            format!("error: {} is larger than 16 MiB", shown(&big)),
         ),
     ] {
         let out = sq_sim_within(&args, 30).unwrap_or_else(|| panic!("{args:?} hangs"));
@@ -357,7 +369,7 @@ fn a_script_seed_line_is_read_in_any_spacing_or_refused() {
         let out = sq_sim(&["replay", "--script", &path_name]);
         assert_eq!(
             (out.status.code(), first_stderr_line(&out)),
-            (Some(2), (format!("error: {path_name}: {error}"), 1))
+            (Some(2), (format!("error: {}: {error}", shown(&path_name)), 1))
         );
     }
 }
@@ -403,8 +415,9 @@ fn errors_echo_input_escaped_and_cut_to_one_line() {
         first_stderr_line(&out),
         (
             format!(
-                "error: {seeds}: line 2: `\\u{{1b}}[2J\\u{{7}}{}…` is not a seed (an unsigned \
+                "error: {}: line 2: `\\u{{1b}}[2J\\u{{7}}{}…` is not a seed (an unsigned \
                  64-bit number)",
+                shown(&seeds),
                 "9".repeat(66)
             ),
             1
