@@ -79,10 +79,11 @@ pub fn script(seed: u64, shape: ClusterShape, len: usize) -> (Mix, Vec<Transitio
     );
     // A swarm run reports a node that refuses to start after injected damage as a typed outcome.
     let mut state = ClusterModel::new(shape, seed).with_refusals();
-    let mut out = Vec::with_capacity(len);
+    // `len` may come from a command line: reserve a bounded amount, let the vector grow.
+    let mut out = Vec::with_capacity(len.min(1024));
     // Draws that a switched-off family rejects are retried; the bound only guards the loop.
-    let mut draws = 0;
-    while out.len() < len && draws < len * 20 {
+    let mut draws = 0usize;
+    while out.len() < len && draws < len.saturating_mul(20) {
         draws += 1;
         let Ok(tree) = state.transition_strategy().new_tree(&mut runner) else {
             continue;

@@ -2,7 +2,7 @@
 //! separate processes, and bad input gets a one-line error with exit code 2.
 
 use pretty_assertions::assert_eq;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn sq_sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sq-sim"))
@@ -55,4 +55,532 @@ fn bad_input_is_one_line_and_exit_code_2() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("error"), "{args:?}: {stderr}");
     }
+}
+
+/// Runs sq-sim with its stderr a pipe whose reading end is already closed: every write to it
+/// fails with a broken pipe.
+fn sq_sim_broken_stderr(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_sq-sim"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .expect("the sq-sim binary runs")
+}
+
+#[test]
+fn a_broken_stderr_does_not_change_the_exit_code() {
+    // An error message that cannot be written still exits 2, not with a panic's 101.
+    assert_eq!(
+        sq_sim_broken_stderr(&["run", "--scenario", "S99"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        sq_sim_broken_stderr(&["run", "--bogus"]).status.code(),
+        Some(2)
+    );
+}
+
+/// A path as sq-sim's errors show it: if longer than 80 characters, `…` and its last 80.
+fn shown(path: &str) -> String {
+    let count = path.chars().count();
+    match count.checked_sub(80) {
+        Some(skip) if skip > 0 => format!("…{}", path.chars().skip(skip).collect::<String>()),
+        _ => path.to_string(),
+    }
+}
+
+/// The first line of stderr, and how many lines it has.
+fn first_stderr_line(out: &Output) -> (String, usize) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default().to_string();
+    (first, stderr.lines().count())
+}
+
+#[test]
+fn no_command_is_a_one_line_error() {
+    let out = sq_sim(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        first_stderr_line(&out),
+        (
+            "error: no command given; use one of run, replay, swarm, bench (see sq-sim --help)"
+                .to_string(),
+            1
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn numbers_are_digits_only() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let seeds = dir.join("plus.seeds");
+    std::fs::write(&seeds, "12\n+5\n").expect("write");
+    let seeds = seeds.display().to_string();
+    let script = dir.join("ok.script");
+    std::fs::write(&script, "run ms=5 seed=1\n").expect("write");
+    let script = script.display().to_string();
+    for args in [
+        vec!["run", "--scenario", "S04", "--seed", "+7"],
+        vec!["run", "--scenario", "S04", "--seed", "-7"],
+        vec!["run", "--scenario", "S04", "--seed", " 7"],
+        vec!["run", "--scenario", "S01", "--seeds-file", &seeds],
+        vec!["replay", "--script", &script, "--seed", "+1"],
+        vec!["swarm", "--seeds", "+1"],
+        vec!["swarm", "--start", "+1", "--seeds", "1"],
+        vec!["bench", "--rounds", "+1"],
+    ] {
+        let out = sq_sim(&args);
+        let (first, lines) = first_stderr_line(&out);
+        assert_eq!(
+            (out.status.code(), lines),
+            (Some(2), 1),
+            "{args:?}: {first}"
+        );
+        assert!(first.starts_with("error: "), "{args:?}: {first}");
+    }
+    let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &seeds]);
+    assert_eq!(
+        first_stderr_line(&out).0,
+        format!(
+            "error: {}: line 2: `+5` is not a seed (an unsigned 64-bit number)",
+            shown(&seeds)
+        )
+    );
+}
+
+#[test]
+fn swarm_length_is_capped() {
+    for length in ["18446744073709551615", "1000000000000", "1000001", "0"] {
+        let out = sq_sim(&["swarm", "--seeds", "1", "--length", length]);
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (
+                Some(2),
+                (
+                    format!(
+                        "error: invalid value '{length}' for '--length <LENGTH>': must be from 1 \
+                         to 1000000 (see sq-sim --help)"
+                    ),
+                    1
+                )
+            )
+        );
+    }
+}
+
+/// `swarm`'s summary line: how many seeds it ran, from which.
+fn swarm_summary(out: &Output) -> Option<(u64, u64)> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("swarm: "))?;
+    let mut words = line.split_whitespace().skip(1);
+    let ran = words.next()?.parse().ok()?;
+    let start = words.nth(2)?.parse().ok()?;
+    Some((ran, start))
+}
+
+#[test]
+fn swarm_runs_exactly_the_seeds_asked_for() {
+    let max = u64::MAX.to_string();
+    let out = sq_sim(&["swarm", "--start", &max, "--seeds", "1", "--length", "3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(swarm_summary(&out), Some((1, u64::MAX)));
+    let out = sq_sim(&["swarm", "--start", "5", "--seeds", "2", "--length", "3"]);
+    assert_eq!(swarm_summary(&out), Some((2, 5)));
+
+    let before_max = (u64::MAX - 1).to_string();
+    for args in [
+        vec!["swarm", "--start", &max, "--seeds", "2"],
+        vec!["swarm", "--start", &before_max, "--seeds", "3"],
+        vec!["swarm", "--start", "2", "--seeds", &max],
+        vec!["swarm", "--seeds", "0"],
+    ] {
+        let out = sq_sim(&args);
+        let (first, lines) = first_stderr_line(&out);
+        assert_eq!(
+            (out.status.code(), lines),
+            (Some(2), 1),
+            "{args:?}: {first}"
+        );
+        assert!(first.starts_with("error: "), "{args:?}: {first}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = sq_sim(&["swarm", "--start", &max, "--seeds", "2"]);
+    assert_eq!(
+        first_stderr_line(&out).0,
+        format!("error: --start {max} --seeds 2 would pass the last seed, {max}")
+    );
+}
+
+#[test]
+fn a_seeds_file_without_seeds_is_refused() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for (name, text) in [
+        ("empty.seeds", ""),
+        ("blank.seeds", "\n  \n\t\n"),
+        ("comments.seeds", "# no seeds yet\n  # still none\n"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        let path = path.display().to_string();
+        let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &path]);
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (Some(2), (format!("error: no seeds in {}", shown(&path)), 1))
+        );
+        assert!(out.stdout.is_empty(), "{name}");
+    }
+}
+
+/// Runs sq-sim, killing it if it has not finished within `secs` seconds (`None` then).
+fn sq_sim_within(args: &[&str], secs: u64) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sq-sim"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the sq-sim binary runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn only_regular_files_of_bounded_size_are_read() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let fifo = dir.join("input.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let fifo = fifo.display().to_string();
+    let big = dir.join("big.seeds");
+    let file = std::fs::File::create(&big).expect("create");
+    file.set_len((16 << 20) + 1)
+        .expect("a sparse file just over 16 MiB");
+    drop(file);
+    let big = big.display().to_string();
+    let dir_name = dir.display().to_string();
+    let binary = dir.join("binary.seeds");
+    std::fs::write(&binary, b"12\n\xff\n").expect("write");
+    let binary = binary.display().to_string();
+    for (args, error) in [
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", &binary],
+            format!("error: {} is not UTF-8 text (byte 3)", shown(&binary)),
+        ),
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", &fifo],
+            format!("error: {} is not a regular file", shown(&fifo)),
+        ),
+        (
+            vec!["replay", "--script", &fifo],
+            format!("error: {} is not a regular file", shown(&fifo)),
+        ),
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", "/dev/zero"],
+            "error: /dev/zero is not a regular file".to_string(),
+        ),
+        (
+            vec!["replay", "--script", "/dev/zero"],
+            "error: /dev/zero is not a regular file".to_string(),
+        ),
+        (
+            vec!["replay", "--script", &dir_name],
+            format!("error: {} is not a regular file", shown(&dir_name)),
+        ),
+        (
+            vec!["run", "--scenario", "S01", "--seeds-file", &big],
+            format!("error: {} is larger than 16 MiB", shown(&big)),
+        ),
+    ] {
+        let out = sq_sim_within(&args, 30).unwrap_or_else(|| panic!("{args:?} hangs"));
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (Some(2), (error, 1)),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_script_seed_line_is_read_in_any_spacing_or_refused() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("seed-line.script");
+    let path_name = path.display().to_string();
+    let seed_of = |out: &Output| -> Option<u64> {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .next()?
+            .strip_prefix(&format!("{path_name}: ok · seed "))?;
+        line.split_whitespace().next()?.parse().ok()
+    };
+    for text in [
+        "#seed:5\nrun ms=5 seed=1\n",
+        "#  seed :5\nrun ms=5 seed=1\n",
+    ] {
+        std::fs::write(&path, text).expect("write");
+        let out = sq_sim(&["replay", "--script", &path_name]);
+        assert_eq!(
+            (out.status.code(), seed_of(&out)),
+            (Some(0), Some(5)),
+            "{text:?}"
+        );
+        // --seed overrides the file's.
+        let out = sq_sim(&["replay", "--script", &path_name, "--seed", "9"]);
+        assert_eq!(
+            (out.status.code(), seed_of(&out)),
+            (Some(0), Some(9)),
+            "{text:?}"
+        );
+    }
+    for (text, error) in [
+        (
+            "run ms=5 seed=1\n# Seed: 5\n",
+            "line 2: `# Seed: 5` looks like a seed line; write it as `# seed: N`, N in the digits 0-9",
+        ),
+        (
+            "# seed: 5\nrun ms=5 seed=1\n#seed: 6\n",
+            "line 3: seed 6 contradicts seed 5 on line 1",
+        ),
+    ] {
+        std::fs::write(&path, text).expect("write");
+        let out = sq_sim(&["replay", "--script", &path_name]);
+        assert_eq!(
+            (out.status.code(), first_stderr_line(&out)),
+            (Some(2), (format!("error: {}: {error}", shown(&path_name)), 1))
+        );
+    }
+}
+
+#[test]
+fn errors_echo_input_escaped_and_cut_to_one_line() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let seeds = dir.join("huge-line.seeds");
+    let mut text = format!("7\n\u{1b}[2J\u{7}{}\n", "9".repeat(10 << 20));
+    std::fs::write(&seeds, &text).expect("write");
+    let seeds = seeds.display().to_string();
+    let script = dir.join("huge-line.script");
+    text = format!(
+        "run ms=5 seed=1\nrun ms=5 seed=1 x{}\r\u{1b}]0;title\n",
+        "y".repeat(10 << 20)
+    );
+    std::fs::write(&script, &text).expect("write");
+    let script = script.display().to_string();
+    let newline_name = dir.join("two\nlines.seeds");
+    std::fs::write(&newline_name, "").expect("write");
+    let newline_name = newline_name.display().to_string();
+    for args in [
+        vec!["run", "--scenario", "S01", "--seeds-file", &seeds],
+        vec!["replay", "--script", &script],
+        vec!["run", "--scenario", "S01", "--seeds-file", &newline_name],
+        vec!["run", "--scenario", "S\n0\u{1b}[31m1"],
+        vec!["run", "--scenario", &"S".repeat(100_000)],
+        vec!["run", "--scenario", "S04", "--seed", &"9".repeat(100_000)],
+        vec!["run", "--scenario", "S04", "--seed", "\u{1b}[2J"],
+    ] {
+        let out = sq_sim(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let shown = &stderr[..stderr.len().min(300)];
+        assert_eq!(out.status.code(), Some(2), "{shown}");
+        assert!(stderr.starts_with("error: "), "{shown}");
+        assert!(stderr.ends_with('\n'), "{shown}");
+        let line = stderr.trim_end_matches('\n');
+        assert!(!line.chars().any(char::is_control), "{shown}");
+        assert!(line.chars().count() <= 420, "{shown}");
+    }
+    let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &seeds]);
+    assert_eq!(
+        first_stderr_line(&out),
+        (
+            format!(
+                "error: {}: line 2: `\\u{{1b}}[2J\\u{{7}}{}…` is not a seed (an unsigned \
+                 64-bit number)",
+                shown(&seeds),
+                "9".repeat(66)
+            ),
+            1
+        )
+    );
+    let out = sq_sim(&["run", "--scenario", "S\n0\u{1b}[31m1"]);
+    assert_eq!(
+        first_stderr_line(&out),
+        (
+            "error: no scenario `S\\n0\\u{1b}[31m1`; there are S01, S02, S03, S04".to_string(),
+            1
+        )
+    );
+}
+
+/// Every stdout line parsed as JSON: the events, then the summary's fields.
+fn json_lines(out: &Output) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let last = lines.pop().expect("a summary line");
+    let summary = last
+        .get("summary")
+        .cloned()
+        .expect("the last line is the summary");
+    assert!(lines.iter().all(|e| e.get("summary").is_none()));
+    (lines, summary)
+}
+
+#[test]
+fn json_mode_prints_only_json_and_no_wall_time() {
+    let human = sq_sim(&["run", "--scenario", "S04", "--seed", "7"]);
+    let hash = hash_line(&human)
+        .trim_start_matches("trace hash: ")
+        .to_string();
+    let out = sq_sim(&[
+        "run",
+        "--scenario",
+        "S04",
+        "--seed",
+        "7",
+        "--trace",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (events, summary) = json_lines(&out);
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert_eq!(seqs, (0..events.len() as u64).collect::<Vec<_>>());
+    let last_time = events
+        .last()
+        .and_then(|e| e["time"].as_u64())
+        .expect("events");
+    let sim_time = summary["sim_time_ns"].as_u64().expect("sim_time_ns");
+    assert!(sim_time >= last_time, "{summary}");
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "scenario": "S04",
+            "seed": 7,
+            "verdict": "ok",
+            "events": events.len(),
+            "sim_time_ns": sim_time,
+            "trace_hash": hash,
+        })
+    );
+    // The same bytes from a second process: nothing in JSON mode depends on the wall clock.
+    let again = sq_sim(&[
+        "run",
+        "--scenario",
+        "S04",
+        "--seed",
+        "7",
+        "--trace",
+        "--json",
+    ]);
+    assert!(out.stdout == again.stdout, "two runs of one seed differ");
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let script = dir.join("json.script");
+    std::fs::write(&script, "# seed: 3\nrun ms=5 seed=1\nproduce producer=0 partition=0 records=2 seed=0\nrun ms=20 seed=2\n")
+        .expect("write");
+    let script = script.display().to_string();
+    let out = sq_sim(&["replay", "--script", &script, "--trace", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (events, summary) = json_lines(&out);
+    let sim_time = summary["sim_time_ns"].as_u64().expect("sim_time_ns");
+    let hash = summary["trace_hash"]
+        .as_str()
+        .expect("trace_hash")
+        .to_string();
+    assert_eq!(hash.len(), 16);
+    assert_eq!(
+        summary,
+        serde_json::json!({
+            "script": script,
+            "seed": 3,
+            "transitions": 3,
+            "verdict": "ok",
+            "events": events.len(),
+            "sim_time_ns": sim_time,
+            "trace_hash": hash,
+        })
+    );
+}
+
+#[test]
+fn swarm_reports_progress_on_stderr() {
+    let out = sq_sim(&[
+        "swarm",
+        "--seeds",
+        "3",
+        "--start",
+        "10",
+        "--length",
+        "3",
+        "--progress",
+        "0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(swarm_summary(&out), Some((3, 10)));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let progress: Vec<(String, String)> = stderr
+        .lines()
+        .map(|l| {
+            let (count, rest) = l.split_once(" (last ").unwrap_or((l, ""));
+            let last = rest.split(')').next().unwrap_or_default();
+            (count.to_string(), last.to_string())
+        })
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            ("swarm: 1 of 3 seeds ok", "10"),
+            ("swarm: 2 of 3 seeds ok", "11"),
+            ("swarm: 3 of 3 seeds ok", "12"),
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    // The default interval (5 s) prints nothing on a search this short; stdout is the summary.
+    let out = sq_sim(&["swarm", "--seeds", "2", "--length", "3"]);
+    assert_eq!((out.status.code(), out.stderr.len()), (Some(0), 0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    // A broken stderr does not stop the search.
+    let out = sq_sim_broken_stderr(&["swarm", "--seeds", "2", "--length", "3", "--progress", "0"]);
+    assert_eq!(
+        (out.status.code(), swarm_summary(&out)),
+        (Some(0), Some((2, 0)))
+    );
 }

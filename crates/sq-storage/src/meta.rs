@@ -51,6 +51,15 @@ impl Meta {
                 "{len} bytes, expected {META_LEN}"
             )));
         }
+        // A copy that fails its checksum is read once more: a misread returns another place's
+        // bytes once, damage stays.
+        match Self::read_checked(disk) {
+            Err(MetaError::Corrupt(_)) => Self::read_checked(disk),
+            other => other,
+        }
+    }
+
+    fn read_checked(disk: &mut dyn Disk) -> Result<Meta, MetaError> {
         let mut buf = [0u8; META_LEN];
         disk.read(META_FILE, 0, &mut buf)?;
         let mut b = &buf[..];

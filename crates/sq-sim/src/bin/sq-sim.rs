@@ -1,9 +1,11 @@
 //! `sq-sim`: run the scenarios, replay a seed or a saved script, benchmark the simulator.
 //!
 //! Exit codes: 0 every run kept every invariant; 1 an invariant was violated; 2 a usage error or
-//! unreadable input (a bad argument, a malformed seeds or script file).
+//! unreadable input (a bad argument, a malformed seeds or script file), with one `error: …` line
+//! on stderr. Input files must be regular files of at most 16 MiB.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use serde_json::{json, Map, Value};
 use sq_model::ClusterShape;
 use sq_sim::scenarios::{self, Scenario};
 use sq_sim::trace::{TraceEvent, TraceSink};
@@ -16,6 +18,14 @@ use std::time::Instant;
 macro_rules! out {
     ($($arg:tt)*) => {{
         let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Prints a line to stderr. `eprintln!` panics when stderr is closed or a broken pipe; a
+/// diagnostic nobody can read is still no reason to change the exit code.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
     }};
 }
 
@@ -35,55 +45,93 @@ enum Command {
         #[arg(long)]
         scenario: Option<String>,
         /// Only this seed (needs --scenario).
-        #[arg(long, requires = "scenario")]
+        #[arg(long, requires = "scenario", value_parser = digits)]
         seed: Option<u64>,
-        /// Seeds from this file (one per line) instead of the pinned ones (needs --scenario).
+        /// Seeds from this file (one per line; a regular file, at most 16 MiB) instead of the
+        /// pinned ones (needs --scenario).
         #[arg(long, requires = "scenario", conflicts_with = "seed")]
         seeds_file: Option<std::path::PathBuf>,
         /// Print every trace event of the run (one seed only).
         #[arg(long, requires = "seed")]
         trace: bool,
-        /// With --trace: print events as JSON lines.
+        /// With --trace: print events as JSON lines, then a `{"summary": …}` line.
         #[arg(long, requires = "trace")]
         json: bool,
     },
     /// Replay a saved transition script (as a failing model-based case writes it).
     Replay {
-        /// The script file.
+        /// The script file (a regular file, at most 16 MiB).
         #[arg(long)]
         script: std::path::PathBuf,
         /// The run's seed (default: the file's `# seed:` line, else 0).
-        #[arg(long)]
+        #[arg(long, value_parser = digits)]
         seed: Option<u64>,
         /// Print every trace event.
         #[arg(long)]
         trace: bool,
-        /// With --trace: print events as JSON lines.
+        /// With --trace: print events as JSON lines, then a `{"summary": …}` line.
         #[arg(long, requires = "trace")]
         json: bool,
     },
     /// A long randomized search: each seed draws its own fault mix and a script from the model's
     /// strategy. A failing script is saved as swarm-<seed>.script for `replay`.
     Swarm {
-        /// How many seeds to try.
-        #[arg(long, default_value_t = 1000)]
+        /// How many seeds to try (at least 1).
+        #[arg(long, default_value_t = 1000, value_parser = count)]
         seeds: u64,
         /// The first seed.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = digits)]
         start: u64,
-        /// Transitions per script.
-        #[arg(long, default_value_t = 200)]
+        /// Transitions per script, at most 1000000.
+        #[arg(long, default_value_t = 200, value_parser = length)]
         length: usize,
+        /// Seconds between progress lines on stderr (0: one after every seed).
+        #[arg(long, default_value_t = 5, value_parser = digits)]
+        progress: u64,
     },
     /// Measure the simulator: events per wall second and simulated seconds per wall second.
     Bench {
         /// Rounds of the steady produce/fetch workload.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 20_000, value_parser = digits_u32)]
         rounds: u32,
         /// Requests per client in the ping-pong workload.
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 20_000, value_parser = digits)]
         requests: u64,
     },
+}
+
+/// A number as the command line takes it: ASCII digits only. Rust's integer parsers also take a
+/// leading `+`, and `+5` is not a seed anyone means to type.
+fn digits(s: &str) -> Result<u64, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a number written in the digits 0-9 only".into());
+    }
+    s.parse().map_err(|_| format!("more than {}", u64::MAX))
+}
+
+/// [`digits`], at least 1: zero seeds would report "ok" over nothing.
+fn count(s: &str) -> Result<u64, String> {
+    match digits(s)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+/// [`digits`], at most `u32::MAX`.
+fn digits_u32(s: &str) -> Result<u32, String> {
+    u32::try_from(digits(s)?).map_err(|_| format!("more than {}", u32::MAX))
+}
+
+/// The longest script `swarm` draws. A run's memory grows with its script (about 0.6 KiB per
+/// transition) and its time faster than that, so a million is already far past a useful search.
+const MAX_LENGTH: usize = 1_000_000;
+
+/// A `--length`: [`digits`], from 1 to [`MAX_LENGTH`].
+fn length(s: &str) -> Result<usize, String> {
+    usize::try_from(digits(s)?)
+        .ok()
+        .filter(|n| (1..=MAX_LENGTH).contains(n))
+        .ok_or_else(|| format!("must be from 1 to {MAX_LENGTH}"))
 }
 
 /// What went wrong, and with which exit code.
@@ -98,7 +146,7 @@ fn sink(json: bool) -> TraceSink {
         let _ = if json {
             match serde_json::to_string(e) {
                 Ok(line) => writeln!(out, "{line}"),
-                Err(err) => writeln!(out, "{{\"error\":\"{err}\"}}"),
+                Err(err) => writeln!(out, "{}", json!({ "error": err.to_string() })),
             }
         } else {
             writeln!(out, "{e}")
@@ -106,9 +154,154 @@ fn sink(json: bool) -> TraceSink {
     })
 }
 
+/// The last line of a run in JSON mode, `{"summary": {…}}`: `run`'s fields (which run; an
+/// object) and its outcome. Simulated quantities only: wall time would make two runs of one seed
+/// print different bytes.
+fn summary(run: Value, result: &Result<RunReport, Box<Failure>>) -> Value {
+    let mut fields = match run {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    };
+    match result {
+        Ok(r) => {
+            fields.insert("verdict".into(), json!("ok"));
+            fields.insert("events".into(), json!(r.events));
+            fields.insert("sim_time_ns".into(), json!(r.sim_time.nanos()));
+            fields.insert("trace_hash".into(), json!(format!("{:016x}", r.trace_hash)));
+        }
+        Err(f) => {
+            fields.insert("verdict".into(), json!("violation"));
+            fields.insert("invariant".into(), json!(f.violation.invariant.to_string()));
+            fields.insert("event".into(), json!(f.event));
+            fields.insert("sim_time_ns".into(), json!(f.time.nanos()));
+        }
+    }
+    json!({ "summary": fields })
+}
+
+/// The most characters of one piece of input (a path, a line, a word) that an error echoes.
+const ECHO: usize = 80;
+
+/// The longest error line, in characters.
+const MAX_LINE: usize = 400;
+
+/// Whether `c` must not reach a terminal as it is: control characters (a newline would make two
+/// error lines of one, an escape sequence would repaint the screen) and Unicode's line
+/// separators and bidirectional overrides.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `c` as it may be printed: itself, or escaped (`\n`, `\u{1b}`) if it is unsafe.
+fn escaped(c: char) -> String {
+    if unsafe_char(c) {
+        c.escape_default().collect()
+    } else {
+        c.to_string()
+    }
+}
+
+/// Appends `chars` to `out`, escaped, but stops before more than `max` characters would be
+/// appended, and then appends `…`.
+fn push_escaped(out: &mut String, chars: &[char], max: usize) {
+    let mut room = max;
+    for &c in chars {
+        let piece = escaped(c);
+        let len = piece.chars().count();
+        if len > room {
+            out.push('…');
+            return;
+        }
+        room -= len;
+        out.push_str(&piece);
+    }
+}
+
+/// Makes `msg` one line fit to print: unsafe characters escaped, every quoted piece (between
+/// backticks, as the parsers quote input, or single quotes, as clap does) cut to [`ECHO`]
+/// characters as printed, and the whole line to [`MAX_LINE`]. Cuts end in `…`.
+fn one_line(msg: &str) -> String {
+    let chars: Vec<char> = msg.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let close = (c == '`' || c == '\'')
+            .then(|| chars[i + 1..].iter().position(|&d| d == c))
+            .flatten();
+        match close {
+            Some(len) => {
+                out.push(c);
+                push_escaped(&mut out, &chars[i + 1..i + 1 + len], ECHO);
+                out.push(c);
+                i += len + 2;
+            }
+            None => {
+                push_escaped(&mut out, &[c], usize::MAX);
+                i += 1;
+            }
+        }
+    }
+    let chars: Vec<char> = out.chars().collect();
+    let mut line = String::new();
+    push_escaped(&mut line, &chars, MAX_LINE);
+    line
+}
+
+/// A path as an error names it: escaped, and if long, `…` and its last [`ECHO`] characters.
+fn shown(path: &std::path::Path) -> String {
+    let pieces: Vec<String> = path.display().to_string().chars().map(escaped).collect();
+    let (mut start, mut room) = (pieces.len(), ECHO);
+    while let Some(len) = start.checked_sub(1).map(|i| pieces[i].chars().count()) {
+        if len > room {
+            break;
+        }
+        room -= len;
+        start -= 1;
+    }
+    let cut = if start > 0 { "…" } else { "" };
+    std::iter::once(cut)
+        .chain(pieces[start..].iter().map(String::as_str))
+        .collect()
+}
+
+/// The largest seeds or script file `read` takes.
+const MAX_INPUT: u64 = 16 << 20;
+
+/// Reads a seeds or script file: a regular file of at most [`MAX_INPUT`] bytes of UTF-8. Anything
+/// else is refused before it is opened: a FIFO would block the open, and a device such as
+/// `/dev/zero` would never end.
 fn read(path: &std::path::Path) -> Result<String, Exit> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Exit::Input(format!("cannot read {}: {e}", path.display())))
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Exit::Input(format!("cannot read {}: {e}", shown(path)));
+    let not_regular = || Exit::Input(format!("{} is not a regular file", shown(path)));
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // Again on what was opened, in case the path changed in between.
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_INPUT {
+        return Err(Exit::Input(format!(
+            "{} is larger than {} MiB",
+            shown(path),
+            MAX_INPUT >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Exit::Input(format!(
+            "{} is not UTF-8 text (byte {})",
+            shown(path),
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 fn verdict(r: &Result<RunReport, Box<Failure>>) -> &'static str {
@@ -137,6 +330,13 @@ fn run(
         let start = Instant::now();
         let result = s.run(seed, trace.then(|| sink(json)));
         let wall = start.elapsed();
+        if json {
+            out!(
+                "{}",
+                summary(json!({ "scenario": s.id, "seed": seed }), &result)
+            );
+            return result.map(|_| ()).map_err(Exit::Violation);
+        }
         return match result {
             Ok(r) => {
                 out!(
@@ -155,13 +355,15 @@ fn run(
     // Read every seeds file first, so bad input is refused before any run.
     let mut plan = Vec::new();
     for s in chosen {
-        let seeds = match &seeds_file {
-            Some(path) => scenarios::parse_seeds(&read(path)?)
-                .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?,
-            None => s
-                .seeds()
-                .map_err(|e| Exit::Input(format!("seeds/{}.seeds: {e}", s.id)))?,
+        let (name, seeds) = match &seeds_file {
+            Some(path) => (shown(path), scenarios::parse_seeds(&read(path)?)),
+            None => (format!("seeds/{}.seeds", s.id), s.seeds()),
         };
+        let seeds = seeds.map_err(|e| Exit::Input(format!("{name}: {e}")))?;
+        // A file of nothing but comments would report "ok" over no run at all.
+        if seeds.is_empty() {
+            return Err(Exit::Input(format!("no seeds in {name}")));
+        }
         plan.push((s, seeds));
     }
     out!(
@@ -211,13 +413,13 @@ fn run(
 
 fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) -> Result<(), Exit> {
     let file = scenarios::parse_script_file(&read(path)?)
-        .map_err(|e| Exit::Input(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Exit::Input(format!("{}: {e}", shown(path))))?;
     let seed = seed.or(file.seed).unwrap_or(0);
     let shape = ClusterShape::SINGLE_NODE;
     if let Err(i) = sq_model::ClusterModel::new(shape, seed).check_script(&file.transitions) {
         return Err(Exit::Input(format!(
             "{}: transition {i} (`{}`) does not fit a cluster of {} node(s), {} partitions, {} producers, {} consumers",
-            path.display(),
+            shown(path),
             file.transitions[i],
             shape.nodes,
             shape.partitions,
@@ -230,9 +432,26 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     if trace {
         sim.set_trace_sink(sink(json));
     }
-    let report = sim.run_script(&file.transitions).map_err(Exit::Violation)?;
+    let result = sim.run_script(&file.transitions);
+    if json {
+        out!(
+            "{}",
+            summary(
+                json!({
+                    "script": path.display().to_string(),
+                    "seed": seed,
+                    "transitions": file.transitions.len(),
+                }),
+                &result
+            )
+        );
+    }
+    let report = result.map_err(Exit::Violation)?;
+    if json {
+        return Ok(());
+    }
     out!(
-        "{}: ok · {} transitions · {} events · {} simulated",
+        "{}: ok · seed {seed} · {} transitions · {} events · {} simulated",
         path.display(),
         file.transitions.len(),
         report.events,
@@ -242,10 +461,23 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     Ok(())
 }
 
-fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
+fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exit> {
+    // Exactly the seeds asked for: a range that would pass u64::MAX is refused, not cut short.
+    let last = seeds
+        .checked_sub(1)
+        .and_then(|n| start.checked_add(n))
+        .ok_or_else(|| {
+            Exit::Input(format!(
+                "--start {start} --seeds {seeds} would pass the last seed, {}",
+                u64::MAX
+            ))
+        })?;
     let begin = Instant::now();
-    let (mut events, mut sim_ns) = (0u64, 0u64);
-    for seed in start..start.saturating_add(seeds) {
+    // A long search says how far it got now and then, on stderr: stdout keeps the one summary.
+    let every = std::time::Duration::from_secs(progress);
+    let mut noted = begin;
+    let (mut ran, mut events, mut sim_ns) = (0u64, 0u64, 0u64);
+    for seed in start..=last {
         let (mix, script) = sq_sim::swarm::script(seed, ClusterShape::SINGLE_NODE, length);
         let path = format!("swarm-{seed}.script");
         let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
@@ -253,21 +485,32 @@ fn swarm(seeds: u64, start: u64, length: usize) -> Result<(), Exit> {
         cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
         match Sim::new(cfg).run_script(&script) {
             Ok(r) => {
-                events += r.events;
-                sim_ns += r.sim_time.nanos();
+                ran += 1;
+                events = events.saturating_add(r.events);
+                sim_ns = sim_ns.saturating_add(r.sim_time.nanos());
+                if noted.elapsed() >= every {
+                    noted = Instant::now();
+                    errln!(
+                        "swarm: {ran} of {seeds} seeds ok (last {seed}) · {:.1}s wall",
+                        begin.elapsed().as_secs_f64()
+                    );
+                }
             }
             Err(f) => {
                 let text: String = std::iter::once(format!("# seed: {seed}\n# {mix:?}\n"))
                     .chain(script.iter().map(|t| format!("{t}\n")))
                     .collect();
-                std::fs::write(&path, text)
-                    .map_err(|e| Exit::Input(format!("cannot write {path}: {e}")))?;
+                // The violation is the news: a script that cannot be saved (a read-only
+                // directory, a full disk) must not turn exit 1 and its diagnostic into exit 2.
+                if let Err(e) = std::fs::write(&path, text) {
+                    errln!("warning: cannot save the failing script as {path}: {e}");
+                }
                 return Err(Exit::Violation(f));
             }
         }
     }
     out!(
-        "swarm: {seeds} seeds from {start} ok · {events} events · {:.3}s simulated · {:.3}s wall",
+        "swarm: {ran} seeds from {start} ok · {events} events · {:.3}s simulated · {:.3}s wall",
         sim_ns as f64 / 1e9,
         begin.elapsed().as_secs_f64()
     );
@@ -312,17 +555,40 @@ fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
     Ok(())
 }
 
+/// The one `error: …` line for a command line that clap refused, not clap's whole usage block.
+fn usage_error(e: &clap::Error) -> String {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        // Without a subcommand clap prints the help text, which has no `error:` line at all.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let names: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .filter(|n| n != "help")
+                .collect();
+            format!("error: no command given; use one of {}", names.join(", "))
+        }
+        _ => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad arguments");
+            if first.starts_with("error:") {
+                first.to_string()
+            } else {
+                format!("error: {first}")
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            // One line, not clap's whole usage block.
-            let text = e.to_string();
-            eprintln!(
-                "{} (see sq-sim --help)",
-                text.lines().next().unwrap_or("bad arguments")
-            );
+            errln!("{} (see sq-sim --help)", one_line(&usage_error(&e)));
             return ExitCode::from(2);
         }
     };
@@ -344,18 +610,91 @@ fn main() -> ExitCode {
             seeds,
             start,
             length,
-        } => swarm(seeds, start, length),
+            progress,
+        } => swarm(seeds, start, length, progress),
         Command::Bench { rounds, requests } => bench_cmd(rounds, requests),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Exit::Violation(f)) => {
-            eprintln!("{f}");
+            errln!("{f}");
             ExitCode::from(1)
         }
         Err(Exit::Input(msg)) => {
-            eprintln!("error: {msg}");
+            errln!("error: {}", one_line(&msg));
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn an_error_is_one_line_with_its_input_escaped_and_cut() {
+        assert_eq!(
+            one_line("no scenario `S\n01\u{1b}[2J`; there are S01"),
+            "no scenario `S\\n01\\u{1b}[2J`; there are S01"
+        );
+        let long = "x".repeat(1000);
+        assert_eq!(
+            one_line(&format!("line 2: `{long}` is not a seed; '{long}'")),
+            format!(
+                "line 2: `{}…` is not a seed; '{}…'",
+                "x".repeat(ECHO),
+                "x".repeat(ECHO)
+            )
+        );
+        // An unmatched quote leaves only the cap on the whole line.
+        let line = one_line(&format!("`{long}"));
+        assert_eq!(line, format!("`{}…", "x".repeat(MAX_LINE - 1)));
+        assert_eq!(one_line("bidi \u{202e}txt\r\t"), "bidi \\u{202e}txt\\r\\t");
+        // Escaping is idempotent: an echoed piece already escaped stays as it is.
+        let once = one_line("`a\u{7}b`");
+        assert_eq!(one_line(&once), once);
+    }
+
+    #[test]
+    fn a_violation_summary_names_the_invariant_and_when() {
+        let failure = Failure {
+            violation: sq_model::Violation::new(
+                sq_model::Invariant::AckedDurable,
+                "partition 0 offset 0",
+                "synced",
+                "not synced",
+            ),
+            run: "scenario S04 · seed 7".into(),
+            transition: Some(3),
+            event: 9,
+            time: sq_core::Time(205_000),
+            node: Some(0),
+            last_events: vec![],
+            replay: String::new(),
+        };
+        let run = json!({ "scenario": "S04", "seed": 7 });
+        assert_eq!(
+            summary(run, &Err(Box::new(failure))),
+            json!({ "summary": {
+                "scenario": "S04",
+                "seed": 7,
+                "verdict": "violation",
+                "invariant": "invariant 1 violated: no acked record is ever lost",
+                "event": 9,
+                "sim_time_ns": 205_000,
+            }})
+        );
+    }
+
+    #[test]
+    fn a_long_path_is_shown_by_its_end() {
+        let path = format!("/{}/my\n.seeds", "d".repeat(200));
+        let shown = shown(std::path::Path::new(&path));
+        assert_eq!(shown, format!("…{}/my\\n.seeds", "d".repeat(ECHO - 11)));
+        assert_eq!(
+            super::shown(std::path::Path::new("seeds/S01.seeds")),
+            "seeds/S01.seeds"
+        );
     }
 }
