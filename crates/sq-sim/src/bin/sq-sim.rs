@@ -480,10 +480,13 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exi
     for seed in start..=last {
         let (mix, script) = sq_sim::swarm::script(seed, ClusterShape::SINGLE_NODE, length);
         let path = format!("swarm-{seed}.script");
-        let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
-        cfg.label = format!("swarm · seed {seed} · {mix:?}");
-        cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
-        match Sim::new(cfg).run_script(&script) {
+        let config = || {
+            let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
+            cfg.label = format!("swarm · seed {seed} · {mix:?}");
+            cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
+            cfg
+        };
+        match Sim::new(config()).run_script(&script) {
             Ok(r) => {
                 ran += 1;
                 events = events.saturating_add(r.events);
@@ -497,8 +500,16 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exi
                 }
             }
             Err(f) => {
+                // Cut the script to the smallest that breaks the same invariant, and keep that.
+                let smallest = sq_sim::ddmin::minimize(&config, &script, f.violation.invariant);
+                errln!(
+                    "swarm: seed {seed} failed; ddmin cut its script from {} to {} transitions",
+                    script.len(),
+                    smallest.len()
+                );
+                let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
                 let text: String = std::iter::once(format!("# seed: {seed}\n# {mix:?}\n"))
-                    .chain(script.iter().map(|t| format!("{t}\n")))
+                    .chain(smallest.iter().map(|t| format!("{t}\n")))
                     .collect();
                 // The violation is the news: a script that cannot be saved (a read-only
                 // directory, a full disk) must not turn exit 1 and its diagnostic into exit 2.

@@ -154,14 +154,16 @@ impl Sim {
     }
 
     /// The reason for a refusal to start that injected damage explains: the WAL refused at a
-    /// position inside a range the harness damaged. `None` for any other failure.
+    /// frame whose header overlaps a range the harness damaged. `None` for any other failure.
     /// Metadata that fails its CRC is excused only if the harness wrote stray bytes into it.
     fn excused_refusal(&self, n: u32, e: &NodeError) -> Option<String> {
         let damaged = &self.nodes[n as usize].damaged;
         let hit = match e {
-            NodeError::Wal(WalError::Unrecoverable { file, pos, .. }) => {
-                damaged.iter().any(|(f, r)| f == file && r.contains(pos))
-            }
+            // The refused frame's header, `pos..pos + HEADER_LEN`, overlaps damaged bytes: a
+            // write may land in the middle of a frame and hit the next one's header.
+            NodeError::Wal(WalError::Unrecoverable { file, pos, .. }) => damaged
+                .iter()
+                .any(|(f, r)| f == file && r.start < pos + HEADER_LEN as u64 && *pos < r.end),
             NodeError::Meta(MetaError::Corrupt(_)) => damaged.iter().any(|(f, _)| f == "meta"),
             _ => false,
         };
