@@ -366,9 +366,14 @@ impl Sim {
     /// The node `n`, if it is up. A node that died on its own and whose supervisor will restart
     /// it counts as up, as in the model: its stopped incarnation is returned (it serves nothing).
     pub fn node(&self, n: u32) -> Option<&Node> {
+        self.nodes.get(n as usize).and_then(|s| s.node.as_ref())
+    }
+
+    /// Whether node `n` died on its own and its supervisor's restart is pending.
+    pub fn awaiting_supervisor(&self, n: u32) -> bool {
         self.nodes
             .get(n as usize)
-            .and_then(|s| s.node.as_ref().or(s.exited.as_ref()))
+            .is_some_and(|s| s.exited.is_some())
     }
 
     /// Why node `n` refused to start, if it did because of injected damage.

@@ -245,7 +245,8 @@ impl Sim {
             ranges.push((file.clone(), *pos..pos + len));
             // The frames the stray bytes overwrote, by the node's own index of where its
             // batches are (a frame unsynced when hit is in no durable image yet).
-            if let Some(node) = self.node(n) {
+            let sn = &self.nodes[n as usize];
+            if let Some(node) = sn.node.as_ref().or(sn.exited.as_ref()) {
                 for p in 0..u32::from(self.cfg.shape.partitions) {
                     for b in node.batches(PartitionId(p)) {
                         let Some((_, loc)) = node.locate(PartitionId(p), b.base_offset) else {

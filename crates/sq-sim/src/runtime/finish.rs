@@ -133,6 +133,21 @@ impl Sim {
         while !self.clients_idle() && self.now < limit {
             self.run_for(10 * Time::MILLI)?;
         }
+        // A fault that destroyed records (excused) may have destroyed a producer's sequence
+        // state with them: the node then refuses its next sequence once, definitely, and the
+        // producer goes on in a new epoch. Such a producer probes once more; nobody else does.
+        if self.excused.values().any(|offsets| !offsets.is_empty()) {
+            for p in 0..u32::from(self.cfg.shape.producers) {
+                let client = self.producers[p as usize].client();
+                let last = self.history.iter().rev().find(|e| e.client == client);
+                if matches!(last.map(|e| &e.outcome), Some(Outcome::Fail(_))) {
+                    self.produce(p, p % partitions, 1)?;
+                }
+            }
+            while !self.clients_idle() && self.now < limit {
+                self.run_for(10 * Time::MILLI)?;
+            }
+        }
         // The probe itself may hit injected damage that makes the node refuse to start.
         if self.nodes.iter().any(|sn| sn.refused.is_some()) {
             return Ok(());
