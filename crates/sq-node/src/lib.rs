@@ -1,9 +1,12 @@
 //! sq-node: the replica as a sans-IO state machine.
 //!
 //! The node never touches real I/O, time or randomness. The caller hands it the current [`Time`],
-//! an [`Input`] (a client request or a timer) and the [`Disk`]; it answers with [`Output`]s
-//! (replies to send, timers to set). Its quorum is one for now; log entries already carry term and
-//! index, so peers slot in as more inputs and outputs.
+//! an [`Input`] (a client request, or the completion of a sync it asked for) and the [`Disk`]; it
+//! answers with [`Output`]s (replies to send, syncs to run) and says when it next wants to be
+//! woken ([`Node::poll_timeout`]). Appends and reads go through the disk at once (the page cache);
+//! durability is an effect whose completion comes back later, and nothing that depends on it
+//! leaves before. Its quorum is one for now; log entries already carry term and index, so peers
+//! slot in as more inputs and outputs.
 //!
 //! [`Time`]: sq_core::Time
 //! [`Disk`]: sq_storage::Disk
@@ -16,5 +19,4 @@ mod timer;
 
 pub use error::NodeError;
 pub use node::{Input, Node, NodeConfig, Output};
-pub use partition::BatchRef;
 pub use timer::Timer;

@@ -10,7 +10,7 @@ use sq_core::{
     ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, ProduceError,
     ProduceOk, ProduceRequest, Reply, Request, Time,
 };
-use sq_storage::{Disk, DiskError, FrameLocation, Meta, Recovery, Wal, WalConfig, WalError};
+use sq_storage::{Disk, DiskError, Meta, Recovery, Wal, WalConfig, WalError};
 use std::collections::BTreeMap;
 
 /// How a node is set up. The same config must be used across restarts.
@@ -623,19 +623,5 @@ impl Node {
         self.partitions
             .get(partition.0 as usize)
             .map(|p| p.high_watermark)
-    }
-
-    /// Every batch of `partition` in the log, committed or not, in offset order.
-    pub fn batches(&self, partition: PartitionId) -> &[BatchRef] {
-        self.partitions
-            .get(partition.0 as usize)
-            .map_or(&[], |p| &p.batches)
-    }
-
-    /// Where the entry holding `offset` of `partition` lies on disk (for the simulator's checks).
-    pub fn locate(&self, partition: PartitionId, offset: u64) -> Option<(BatchRef, FrameLocation)> {
-        let part = self.partitions.get(partition.0 as usize)?;
-        let batch = part.batches[part.find(offset)?];
-        Some((batch, self.wal.locate(batch.index)?))
     }
 }

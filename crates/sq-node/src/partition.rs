@@ -4,7 +4,7 @@ use sq_core::Offset;
 
 /// One batch of a partition: its offsets and the log entry that holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchRef {
+pub(crate) struct BatchRef {
     /// The offset of its first record.
     pub base_offset: Offset,
     /// How many records it holds.

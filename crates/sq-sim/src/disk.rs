@@ -111,6 +111,9 @@ pub struct MisdirectedWrite {
     pub bytes: Vec<u8>,
     /// Where they went instead: file and position (`None`: nowhere, the write was lost).
     pub landed: Option<(String, u64, u64)>,
+    /// What the file they landed in held (its page cache) just before: the checker finds the
+    /// frames they overwrote there.
+    pub before: Vec<u8>,
 }
 
 /// One node's simulated disk.
@@ -129,6 +132,9 @@ pub struct SimDisk {
     misdirect: Option<Misdirect>,
     misdirected: Vec<MisdirectedWrite>,
     misread: Option<u64>,
+    /// Files whose durable bytes changed since the checker last asked, and whether any changed
+    /// other than by growing (`true`: rewritten, truncated, deleted, flipped).
+    durable_changes: BTreeMap<String, bool>,
 }
 
 fn not_found(file: &str) -> DiskError {
@@ -153,6 +159,17 @@ impl SimDisk {
     /// durable is still durable, byte for byte.
     pub fn rewrites(&self) -> u64 {
         self.rewrites
+    }
+
+    /// Takes the files whose durable bytes changed since the last call: `false` if they only
+    /// grew (a sync of appended bytes), `true` if bytes already durable changed or went away.
+    /// The checker re-reads just these.
+    pub fn take_durable_changes(&mut self) -> BTreeMap<String, bool> {
+        std::mem::take(&mut self.durable_changes)
+    }
+
+    fn note(&mut self, file: &str, rewritten: bool) {
+        *self.durable_changes.entry(file.to_string()).or_default() |= rewritten;
     }
 
     /// Makes the next call of kind `fault` fail with an I/O error.
@@ -280,11 +297,12 @@ impl SimDisk {
     pub fn power_loss(&mut self, rng: &mut SimRng) -> u64 {
         self.died = None;
         let mut lost = 0;
-        for f in self.files.values_mut() {
+        for (name, f) in self.files.iter_mut() {
             let pending = f.pending();
             if pending == 0 && f.durable.len() == f.data.len() {
                 continue;
             }
+            self.durable_changes.insert(name.clone(), true);
             let keep = match rng.below(3) {
                 0 => 0,
                 1 => pending,
@@ -318,6 +336,7 @@ impl SimDisk {
                 f.data[pos] ^= 1 << (bit % 8);
                 f.durable[pos] ^= 1 << (bit % 8);
                 self.rewrites += 1;
+                self.note(file, true);
                 true
             }
             _ => false,
@@ -353,9 +372,14 @@ impl SimDisk {
             }
             let pos = (m.pick >> 8) as usize % room;
             let len = data.len().min(g.data.len() - pos);
+            let before = g.data.clone();
             g.write_at(pos, &data[..len]);
-            Some((t, pos as u64, len as u64))
+            Some(((t, pos as u64, len as u64), before))
         });
+        let (landed, before) = match landed {
+            Some((at, before)) => (Some(at), before),
+            None => (None, Vec::new()),
+        };
         self.log(
             "append",
             file,
@@ -368,6 +392,7 @@ impl SimDisk {
             at: at as u64,
             bytes: data.to_vec(),
             landed,
+            before,
         });
         true
     }
@@ -471,6 +496,7 @@ impl Disk for SimDisk {
                     f.data.extend_from_slice(&tail);
                 }
                 self.used = self.used + f.data.len() as u64 - (cut + dropped) as u64;
+                self.note(file, true);
                 self.log("sync", file, cut as u64, dropped as u64, Some("Io"));
             } else {
                 self.log("sync", file, 0, 0, Some("Io"));
@@ -481,12 +507,17 @@ impl Disk for SimDisk {
             });
         }
         let f = self.files.get_mut(file).ok_or_else(|| not_found(file))?;
-        if f.clean < f.durable.len() {
-            // Durable bytes are being replaced, not only appended to.
-            self.rewrites += 1;
-        }
+        // Durable bytes are being replaced, not only appended to.
+        let rewritten = f.clean < f.durable.len();
+        let grown = f.pending() > 0;
         f.sync();
         let len = f.data.len() as u64;
+        if rewritten {
+            self.rewrites += 1;
+        }
+        if rewritten || grown {
+            self.note(file, rewritten);
+        }
         self.log("sync", file, len, 0, None);
         Ok(())
     }
@@ -509,6 +540,7 @@ impl Disk for SimDisk {
         f.clean = f.clean.min(len);
         self.used -= cut;
         self.rewrites += 1;
+        self.note(file, true);
         self.log("truncate", file, len as u64, cut, None);
         Ok(())
     }
@@ -518,6 +550,7 @@ impl Disk for SimDisk {
         let f = self.files.remove(file).ok_or_else(|| not_found(file))?;
         self.used -= f.data.len() as u64;
         self.rewrites += 1;
+        self.note(file, true);
         self.log("delete", file, 0, f.data.len() as u64, None);
         Ok(())
     }
@@ -529,6 +562,8 @@ impl Disk for SimDisk {
         if let Some(old) = self.files.insert(to.to_string(), f) {
             self.used -= old.data.len() as u64;
         }
+        self.note(from, true);
+        self.note(to, true);
         self.log("rename", from, 0, 0, None);
         Ok(())
     }

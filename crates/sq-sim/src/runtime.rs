@@ -5,6 +5,7 @@
 use crate::disk::{CrashKind, IoFault, Misdirect, SimDisk};
 use crate::failure::Failure;
 use crate::invariants::durability::{self, AckedBatch};
+use crate::invariants::durable_image::DurableImage;
 use crate::invariants::watermark::Watermarks;
 use crate::invariants::{image, served};
 use crate::network::{Addr, Fate, Network};
@@ -249,8 +250,10 @@ pub struct Sim {
     readback: Option<ReadBack>,
     /// The highest watermark each node has reported per partition.
     watermarks: Watermarks,
-    /// Per node: the disk's rewrite count when its durable image was last checked in full.
-    checked_rewrites: Vec<Option<u64>>,
+    /// Per node: the checker's own parse of its disk's durable bytes, kept up to date.
+    images: Vec<DurableImage>,
+    /// Every acked batch by (partition, base offset), for invariant 1.
+    acked: BTreeMap<(u32, u64), AckedBatch>,
     stats: RunStats,
     /// When something last happened that costs clients time; see [`Sim::disturbed`].
     last_disturbance: Time,
@@ -318,7 +321,8 @@ impl Sim {
             consumer_next: BTreeMap::new(),
             excused: BTreeMap::new(),
             readback: None,
-            checked_rewrites: vec![None; usize::from(shape.nodes)],
+            images: vec![DurableImage::default(); usize::from(shape.nodes)],
+            acked: BTreeMap::new(),
             watermarks: Watermarks::default(),
             stats: RunStats::default(),
             last_disturbance: Time::ZERO,
@@ -526,7 +530,7 @@ impl Sim {
             }
         }
         self.check_watermarks()?;
-        self.check_images_if_rewritten()?;
+        self.refresh_images()?;
         self.check_liveness()
     }
 

@@ -10,6 +10,7 @@ use sq_model::{ClusterShape, Invariant, LogOracle, Transition, Violation};
 use sq_node::{Input, Node, NodeConfig};
 use sq_sim::disk::SimDisk;
 use sq_sim::invariants::durability::{check_acked_durable, check_contiguous, AckedBatch};
+use sq_sim::invariants::durable_image::DurableImage;
 use sq_sim::invariants::{image, served};
 use sq_sim::{Sim, SimConfig};
 use sq_storage::Disk;
@@ -46,9 +47,10 @@ fn node_with_unsynced_batch() -> (Node, SimDisk) {
 
 #[test]
 fn ack_before_sync_fires_invariant_1() {
-    let (node, disk) = node_with_unsynced_batch();
+    let (_node, disk) = node_with_unsynced_batch();
+    let image = DurableImage::full(&disk);
     let err =
-        served::check_ack_synced(&node, &disk, 0, (1, 0, 2), 0, &BTreeSet::new()).unwrap_err();
+        served::check_ack_synced(0, &image, &disk, 0, (1, 0, 2), 0, &BTreeSet::new()).unwrap_err();
     assert_eq!(err.invariant, Invariant::AckedDurable);
     assert_eq!(err.subject, "partition 0 offset 0, acked to p1 (seq 0)");
     assert!(
@@ -60,8 +62,9 @@ fn ack_before_sync_fires_invariant_1() {
 
 #[test]
 fn serving_an_unsynced_record_fires_only_committed_served() {
-    let (node, disk) = node_with_unsynced_batch();
-    let err = served::check_served_committed(&node, &disk, 0, 0..2).unwrap_err();
+    let (_node, disk) = node_with_unsynced_batch();
+    let image = DurableImage::full(&disk);
+    let err = served::check_served_committed(0, &image, &disk, 0, 0..2).unwrap_err();
     assert_eq!(err.invariant, Invariant::OnlyCommittedServed);
 }
 
@@ -111,9 +114,87 @@ fn a_gap_in_the_durable_log_fires_invariant_2() {
     );
 }
 
+/// The incremental image: a file that grows is parsed from where it stopped, and a gap in what
+/// it grows by fires; so does a segment whose first batch does not follow on from the last one.
+#[test]
+fn a_gap_found_by_the_incremental_image_fires_invariant_2() {
+    let mut disk = disk_with_batches(&[(0, 2)]);
+    let mut image = DurableImage::default();
+    let r = image.refresh(&mut disk);
+    assert_eq!(image.check_contiguous(0, &r.files, 1), Ok(()));
+    // The same file grows by a batch that skips offsets 2..4.
+    let mut buf = BytesMut::new();
+    let meta = |base_offset, seq| BatchMeta {
+        partition: 0,
+        base_offset,
+        count: 1,
+        producer: 1,
+        epoch: 0,
+        seq,
+    };
+    encode_frame(1, 2, EntryKind::Batch, &meta(4, 1), b"p", &mut buf);
+    let file = "wal-00000000000000000001.log";
+    disk.append(file, &buf).expect("no quota");
+    disk.sync(file).expect("sync");
+    let r = image.refresh(&mut disk);
+    assert_eq!(r.files, vec![file.to_string()]);
+    let err = image.check_contiguous(0, &r.files, 1).unwrap_err();
+    assert_eq!(
+        (err.invariant, err.actual.as_str()),
+        (Invariant::Contiguous, "a batch starting at offset 4")
+    );
+    // A next segment that does not follow on from the first.
+    let mut disk = disk_with_batches(&[(0, 2)]);
+    let mut image = DurableImage::default();
+    image.refresh(&mut disk);
+    let mut buf = BytesMut::new();
+    encode_frame(1, 2, EntryKind::Batch, &meta(3, 1), b"p", &mut buf);
+    let next = "wal-00000000000000000002.log";
+    disk.append(next, &buf).expect("no quota");
+    disk.sync(next).expect("sync");
+    let r = image.refresh(&mut disk);
+    let err = image.check_contiguous(0, &r.files, 1).unwrap_err();
+    assert_eq!(
+        (err.expected.as_str(), err.actual.as_str()),
+        (
+            "a batch starting at offset 2",
+            "a batch starting at offset 3"
+        )
+    );
+}
+
+/// An acked batch destroyed behind the node's back is caught after the very next transition,
+/// by the incremental image (the file it lay in was rewritten), not only at the end.
+#[test]
+fn a_rewritten_file_that_held_an_acked_batch_fires_invariant_1_at_once() {
+    let mut sim = Sim::new(SimConfig::new(ClusterShape::SINGLE_NODE, 7));
+    let script = [
+        Transition::Produce {
+            producer: 0,
+            partition: 0,
+            records: 2,
+            seed: 1,
+        },
+        Transition::Run { ms: 30, seed: 2 },
+    ];
+    for (i, t) in script.iter().enumerate() {
+        sim.apply(i, t).expect("a healthy run");
+    }
+    assert_eq!(sim.stats().acked, 1);
+    sim.disk_mut(0)
+        .truncate("wal-00000000000000000001.log", 0)
+        .expect("doctor the disk");
+    let failure = sim
+        .apply(2, &Transition::Run { ms: 1, seed: 3 })
+        .unwrap_err();
+    assert_eq!(failure.violation.invariant, Invariant::AckedDurable);
+    assert_eq!(failure.transition, Some(2));
+}
+
 #[test]
 fn an_acked_batch_missing_from_the_image_fires_invariant_1() {
-    let images = vec![image::index(&image::scan(&disk_with_batches(&[(0, 2)])))];
+    let index = image::index(&image::scan(&disk_with_batches(&[(0, 2)])));
+    let images = vec![&index];
     let acked = |base_offset, seq| AckedBatch {
         partition: 0,
         producer: 1,

@@ -342,8 +342,18 @@ fn a_failed_sync_drops_the_unsynced_entries_and_answers_indeterminate() {
         ),
         "{out:?}"
     );
-    // The entry is gone from the log: a retry appends it again at the same offset.
-    assert_eq!(f.node.batches(PartitionId(0)).len(), 1);
+    // The entry is gone from the log: only "a" is there, and a retry appends "b" again at the
+    // same offset.
+    assert_eq!(
+        f.send(9, fetch(0)),
+        vec![reply(
+            9,
+            Reply::Fetch(Ok(FetchOk {
+                records: records(0, &["a"]),
+                high_watermark: 1
+            }))
+        )]
+    );
     f.send(3, produce(1, &["b"]));
     assert_eq!(
         f.flush(),

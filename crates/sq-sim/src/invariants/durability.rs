@@ -50,7 +50,7 @@ pub fn check_contiguous(
 /// Invariant 1: `batch` is in the durable image of a majority of `images` (one per node). A copy
 /// whose payload was hit by an injected flip counts only if the batch's offsets are `excused`.
 pub fn check_acked_durable(
-    images: &[BatchIndex],
+    images: &[&BatchIndex],
     batch: &AckedBatch,
     excused: &BTreeSet<u64>,
 ) -> Result<(), Violation> {

@@ -7,6 +7,7 @@
 
 pub mod consumer;
 pub mod durability;
+pub mod durable_image;
 pub mod image;
 pub mod served;
 pub mod watermark;

@@ -1,55 +1,70 @@
 //! Checks on what a node sends, made the moment it sends it: an ack only for a batch already
 //! synced (invariant 1 at ack time), records only from synced batches (never uncommitted ones).
 
+use super::durable_image::DurableImage;
 use crate::disk::SimDisk;
-use sq_core::codec::{self, HEADER_LEN};
-use sq_core::PartitionId;
+use sq_core::codec::{self, EntryKind, HEADER_LEN};
 use sq_model::{Invariant, Violation};
-use sq_node::Node;
+use sq_storage::wal::is_segment_file;
 use std::collections::BTreeSet;
 
-/// What the durable bytes say about the batch holding `offset` of `partition` on `node`: its
-/// (CRC-checked) header, and whether its payload passes its CRC.
+/// What node `n`'s durable bytes say about the batch holding `offset` of `partition`: its
+/// (CRC-checked) header, and whether its payload passes its CRC. The checker's own image says
+/// where it is; when it is not durable, the page cache is searched to say what became of it.
 fn durable_batch(
-    node: &Node,
+    n: u32,
+    image: &DurableImage,
     disk: &SimDisk,
     partition: u32,
     offset: u64,
 ) -> Result<(codec::BatchMeta, bool), String> {
-    let Some((_, loc)) = node.locate(PartitionId(partition), offset) else {
-        return Err(format!("n{} has no batch holding that offset", node.id().0));
-    };
-    let durable = disk.durable(&loc.file).unwrap_or(&[]);
-    let end = (loc.pos + loc.len) as usize;
-    if durable.len() < end {
-        return Err(format!(
-            "written to n{}'s WAL ({}@{}, {} bytes) but only {} bytes of that file are synced",
-            node.id().0,
-            loc.file,
-            loc.pos,
-            loc.len,
-            durable.len()
-        ));
+    if let Some(f) = image.batch_holding(partition, offset) {
+        return Ok((f.header.batch, f.intact));
     }
-    let frame = &durable[loc.pos as usize..end];
-    match codec::decode_header(frame) {
-        Ok(h) => Ok((
-            h.batch,
-            codec::check_payload(&h, &frame[HEADER_LEN..]).is_ok(),
-        )),
-        Err(e) => Err(format!(
-            "the synced frame at {}@{} does not decode: {e}",
-            loc.file, loc.pos
-        )),
+    Err(match written_not_synced(disk, partition, offset) {
+        Some((file, pos, len, synced)) => format!(
+            "written to n{n}'s WAL ({file}@{pos}, {len} bytes) but only {synced} bytes of that \
+             file are synced"
+        ),
+        None => format!("n{n}'s WAL holds no batch with that offset"),
+    })
+}
+
+/// Where the batch holding `offset` of `partition` lies in the page cache, and how much of its
+/// file is durable (the failure path only: it reads every segment).
+fn written_not_synced(
+    disk: &SimDisk,
+    partition: u32,
+    offset: u64,
+) -> Option<(String, usize, usize, usize)> {
+    for file in disk.file_names().filter(|f| is_segment_file(f)) {
+        let bytes = disk.cached(file)?;
+        let mut pos = 0;
+        while let Ok(h) = codec::decode_header(&bytes[pos..]) {
+            let b = h.batch;
+            if h.kind == EntryKind::Batch
+                && b.partition == partition
+                && (b.base_offset..b.base_offset + u64::from(b.count)).contains(&offset)
+            {
+                let synced = disk.durable(file).map_or(0, <[u8]>::len);
+                return Some((file.to_string(), pos, h.frame_len(), synced));
+            }
+            pos += h.frame_len();
+            if pos + HEADER_LEN > bytes.len() {
+                break;
+            }
+        }
     }
+    None
 }
 
 /// An ack of (`producer`, `seq`, `count` records) at `base_offset` is sent only once that batch
 /// is synced, intact unless an injected fault has since hit it (its offsets are then `excused`).
-/// The node says where the frame is; its bytes are read from the disk's synced data and decoded
-/// here, independently of the node.
+/// Where the frame is and what it holds come from the checker's own parse of the disk's synced
+/// bytes, independently of the node.
 pub fn check_ack_synced(
-    node: &Node,
+    n: u32,
+    image: &DurableImage,
     disk: &SimDisk,
     partition: u32,
     (producer, seq, count): (u64, u64, u32),
@@ -58,7 +73,7 @@ pub fn check_ack_synced(
 ) -> Result<(), Violation> {
     let subject =
         format!("partition {partition} offset {base_offset}, acked to p{producer} (seq {seq})");
-    match durable_batch(node, disk, partition, base_offset) {
+    match durable_batch(n, image, disk, partition, base_offset) {
         Ok((b, intact))
             if (b.producer, b.seq, b.base_offset, b.count)
                 == (producer, seq, base_offset, count)
@@ -94,22 +109,20 @@ pub fn check_ack_synced(
 
 /// Every record served from `partition` in `offsets` comes from a synced (committed) batch.
 pub fn check_served_committed(
-    node: &Node,
+    n: u32,
+    image: &DurableImage,
     disk: &SimDisk,
     partition: u32,
     offsets: std::ops::Range<u64>,
 ) -> Result<(), Violation> {
     let mut offset = offsets.start;
     while offset < offsets.end {
-        match durable_batch(node, disk, partition, offset) {
+        match durable_batch(n, image, disk, partition, offset) {
             Ok((b, _)) => offset = (b.base_offset + u64::from(b.count)).max(offset + 1),
             Err(actual) => {
                 return Err(Violation::new(
                     Invariant::OnlyCommittedServed,
-                    format!(
-                        "partition {partition} offset {offset}, served by n{}",
-                        node.id().0
-                    ),
+                    format!("partition {partition} offset {offset}, served by n{n}"),
                     "only records synced on a majority are served",
                     actual,
                 ))

@@ -243,22 +243,22 @@ impl Sim {
         if let Some((file, pos, len)) = &w.landed {
             let (start, end) = (*pos, pos + len);
             ranges.push((file.clone(), *pos..pos + len));
-            // The frames the stray bytes overwrote, by the node's own index of where its
-            // batches are (a frame unsynced when hit is in no durable image yet).
-            let sn = &self.nodes[n as usize];
-            if let Some(node) = sn.node.as_ref().or(sn.exited.as_ref()) {
-                for p in 0..u32::from(self.cfg.shape.partitions) {
-                    for b in node.batches(PartitionId(p)) {
-                        let Some((_, loc)) = node.locate(PartitionId(p), b.base_offset) else {
-                            continue;
-                        };
-                        let frame = loc.pos..loc.pos + loc.len;
-                        if loc.file == *file && frame.start < end && start < frame.end {
-                            batches.push((p, b.base_offset, b.count));
-                            ranges.push((loc.file.clone(), frame));
-                        }
+            // The frames the stray bytes overwrote, found in what the file held just before
+            // (its page cache: a frame unsynced when hit is in no durable image yet).
+            let mut at = 0usize;
+            while let Ok(h) = sq_core::codec::decode_header(&w.before[at..]) {
+                let frame = at as u64..(at + h.frame_len()) as u64;
+                if frame.start < end && start < frame.end {
+                    if h.kind == sq_core::codec::EntryKind::Batch {
+                        let b = h.batch;
+                        batches.push((b.partition, b.base_offset, b.count));
                     }
+                    ranges.push((file.clone(), frame.clone()));
                 }
+                if frame.end >= end || frame.end as usize >= w.before.len() {
+                    break;
+                }
+                at = frame.end as usize;
             }
         }
         if self.cfg.shape.nodes == 1 {

@@ -63,9 +63,25 @@ impl Sim {
                     },
                 );
             }
-            (Outcome::Produced { base_offset }, Some(OpInfo::Produce { producer, seq, .. })) => {
+            (
+                Outcome::Produced { base_offset },
+                Some(OpInfo::Produce {
+                    partition,
+                    producer,
+                    seq,
+                    count,
+                }),
+            ) => {
                 self.stats.acked += 1;
                 self.oracle.acked(producer, seq, *base_offset)?;
+                let batch = AckedBatch {
+                    partition,
+                    producer,
+                    seq,
+                    base_offset: *base_offset,
+                    count,
+                };
+                self.acked.insert((partition, *base_offset), batch);
             }
             (Outcome::Fail(_), Some(OpInfo::Produce { producer, seq, .. })) => {
                 self.stats.failed += 1;

@@ -1,0 +1,235 @@
+//! A node's durable image kept up to date as it changes, so that invariants 1 and 2 are checked
+//! after every step at a cost that follows what changed, not the size of the log.
+//!
+//! The disk says which files' durable bytes changed ([`SimDisk::take_durable_changes`]): a file
+//! that only grew is parsed from where the last parse stopped; a file rewritten (truncated,
+//! flipped, deleted, renamed over) is parsed again from its start, and the batches it held are
+//! handed back so that the acked ones among them are checked again. Contiguity (invariant 2) is
+//! checked for the changed files against their neighbours in log order, through each partition's
+//! per-file spans.
+
+use super::image::{BatchIndex, ImageFrame};
+use crate::disk::SimDisk;
+use sq_core::codec::{self, EntryKind, HEADER_LEN};
+use sq_model::{Invariant, Violation};
+use sq_storage::wal::is_segment_file;
+use std::collections::BTreeMap;
+use std::ops::Bound::{Excluded, Unbounded};
+
+/// One segment file's parsed durable bytes.
+#[derive(Clone, Debug, Default)]
+struct FileScan {
+    /// Bytes parsed into whole frames: a parse of a file that only grew resumes here.
+    parsed: usize,
+    frames: Vec<ImageFrame>,
+}
+
+/// The first position at or after `from` where `whole` finds a frame, and its header.
+fn next_frame(
+    bytes: &[u8],
+    from: usize,
+    whole: impl Fn(usize) -> Option<codec::FrameHeader>,
+) -> Option<(usize, codec::FrameHeader)> {
+    let magic = codec::FRAME_MAGIC.to_le_bytes();
+    (from..bytes.len().saturating_sub(HEADER_LEN - 1))
+        .filter(|&q| bytes[q..q + 4] == magic)
+        .find_map(|q| whole(q).map(|h| (q, h)))
+}
+
+/// The durable image of one node's WAL.
+#[derive(Clone, Debug, Default)]
+pub struct DurableImage {
+    files: BTreeMap<String, FileScan>,
+    batches: BatchIndex,
+    /// Per partition, per file (in log order): the first base offset and the end offset of the
+    /// partition's batches in that file.
+    spans: BTreeMap<u32, BTreeMap<String, (u64, u64)>>,
+}
+
+/// What a refresh changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Batches (partition, base offset) that lay in files re-read from the start or removed:
+    /// they may be gone, or changed.
+    pub displaced: Vec<(u32, u64)>,
+    /// The segment files whose frames changed, in log order (removed ones included).
+    pub files: Vec<String>,
+}
+
+impl DurableImage {
+    /// The batch frames by (partition, base offset).
+    pub fn batches(&self) -> &BatchIndex {
+        &self.batches
+    }
+
+    /// The batch holding `offset` of `partition`, if the image has one.
+    pub fn batch_holding(&self, partition: u32, offset: u64) -> Option<&ImageFrame> {
+        let (_, f) = self.batches.range(..=(partition, offset)).next_back()?;
+        let b = f.header.batch;
+        (b.partition == partition && offset < b.base_offset + u64::from(b.count)).then_some(f)
+    }
+
+    /// A fresh parse of every segment file of `disk` (for a full check; changes are left for
+    /// [`DurableImage::refresh`]).
+    pub fn full(disk: &SimDisk) -> DurableImage {
+        let mut image = DurableImage::default();
+        for file in disk.file_names().filter(|f| is_segment_file(f)) {
+            if let Some(bytes) = disk.durable(file) {
+                image.parse(file, bytes);
+            }
+        }
+        image
+    }
+
+    /// Takes in what changed on `disk` since the last refresh.
+    pub fn refresh(&mut self, disk: &mut SimDisk) -> Refreshed {
+        let mut out = Refreshed::default();
+        for (file, rewritten) in disk.take_durable_changes() {
+            if !is_segment_file(&file) {
+                continue;
+            }
+            let bytes = disk.durable(&file);
+            if rewritten || bytes.is_none() {
+                self.forget_file(&file, &mut out.displaced);
+            }
+            if let Some(bytes) = bytes {
+                self.parse(&file, bytes);
+            }
+            out.files.push(file);
+        }
+        out
+    }
+
+    fn forget_file(&mut self, file: &str, displaced: &mut Vec<(u32, u64)>) {
+        let Some(scan) = self.files.remove(file) else {
+            return;
+        };
+        for f in scan.frames {
+            if f.header.kind != EntryKind::Batch {
+                continue;
+            }
+            let key = (f.header.batch.partition, f.header.batch.base_offset);
+            if self
+                .batches
+                .get(&key)
+                .is_some_and(|g| g.file == f.file && g.pos == f.pos)
+            {
+                self.batches.remove(&key);
+            }
+            displaced.push(key);
+        }
+        for spans in self.spans.values_mut() {
+            spans.remove(file);
+        }
+    }
+
+    /// Parses the frames of `file` from where the last parse stopped. Past bytes that are not
+    /// a whole frame it looks for the next one (a header with its magic and a good CRC): damage
+    /// in the middle of a file hides nothing that follows it. With none, it stops there (a torn
+    /// tail awaiting recovery) and resumes there when the file grows.
+    fn parse(&mut self, file: &str, bytes: &[u8]) {
+        let scan = self.files.entry(file.to_string()).or_default();
+        let mut pos = scan.parsed;
+        let whole = |at: usize| {
+            codec::decode_header(&bytes[at..])
+                .ok()
+                .filter(|h| bytes.len() - at >= h.frame_len())
+        };
+        while pos < bytes.len() {
+            let header = match whole(pos) {
+                Some(h) => h,
+                None => match next_frame(bytes, pos + 1, whole) {
+                    Some((at, h)) => {
+                        pos = at;
+                        h
+                    }
+                    None => break,
+                },
+            };
+            let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
+            let frame = ImageFrame {
+                file: file.to_string(),
+                pos,
+                header,
+                intact,
+            };
+            if header.kind == EntryKind::Batch {
+                let b = header.batch;
+                let end = b.base_offset + u64::from(b.count);
+                let span = self
+                    .spans
+                    .entry(b.partition)
+                    .or_default()
+                    .entry(file.to_string())
+                    .or_insert((b.base_offset, end));
+                span.1 = end;
+                self.batches
+                    .insert((b.partition, b.base_offset), frame.clone());
+            }
+            scan.frames.push(frame);
+            pos += header.frame_len();
+        }
+        scan.parsed = pos;
+    }
+
+    /// Invariant 2 where `changed` files lie: each partition's batches in them follow on from
+    /// the end of that partition in the files before, and the next file with batches of that
+    /// partition follows on from them. Unchanged stretches were checked when they changed.
+    pub fn check_contiguous(
+        &self,
+        node: u32,
+        changed: &[String],
+        partitions: u32,
+    ) -> Result<(), Violation> {
+        let gap = |p: u32, file: &str, pos: usize, next: u64, found: u64| {
+            Violation::new(
+                Invariant::Contiguous,
+                format!("partition {p} in n{node}'s durable WAL ({file}@{pos})"),
+                format!("a batch starting at offset {next}"),
+                format!("a batch starting at offset {found}"),
+            )
+        };
+        for file in changed {
+            for p in 0..partitions {
+                let none = BTreeMap::new();
+                let spans = self.spans.get(&p).unwrap_or(&none);
+                let mut next = spans
+                    .range::<str, _>((Unbounded, Excluded(file.as_str())))
+                    .next_back()
+                    .map_or(0, |(_, s)| s.1);
+                if let Some(scan) = self.files.get(file) {
+                    for f in &scan.frames {
+                        let b = f.header.batch;
+                        if f.header.kind != EntryKind::Batch || b.partition != p {
+                            continue;
+                        }
+                        if b.base_offset != next {
+                            return Err(gap(p, file, f.pos, next, b.base_offset));
+                        }
+                        next = b.base_offset + u64::from(b.count);
+                    }
+                }
+                let after = spans
+                    .range::<str, _>((Excluded(file.as_str()), Unbounded))
+                    .next();
+                if let Some((g, &(first, _))) = after {
+                    if first != next {
+                        let pos = self.files.get(g).map_or(0, |scan| {
+                            scan.frames
+                                .iter()
+                                .find(|f| f.header.batch.partition == p)
+                                .map_or(0, |f| f.pos)
+                        });
+                        return Err(gap(p, g, pos, next, first));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every segment file the image holds, in log order (for a full check).
+    pub fn files(&self) -> Vec<String> {
+        self.files.keys().cloned().collect()
+    }
+}
