@@ -406,6 +406,50 @@ fn a_crash_between_any_two_calls_of_a_roll_or_a_recovery_leaves_a_recoverable_di
     assert!(deaths > 100, "the countdown fired in only {deaths} cases");
 }
 
+/// `truncate_from` across segments (a follower cutting a conflicting suffix, a node dropping
+/// what a failed sync may have lost) with the disk dying at each of its calls, then a power
+/// loss: recovery succeeds and holds a prefix of the log, at least what was to be kept.
+#[test]
+fn a_crash_between_any_two_calls_of_truncate_from_leaves_a_prefix() {
+    const SMALL: WalConfig = WalConfig { segment_bytes: 64 };
+    let mut deaths = 0;
+    for cut in 2..=5u64 {
+        for k in 1..=5 {
+            for seed in 0..4 {
+                let mut disk = SimDisk::new();
+                let mut wal = Wal::open(&mut disk, SMALL).expect("empty disk").0;
+                // Six entries, one per segment (each fills one), all synced.
+                for i in 1..=6u64 {
+                    wal.append(&mut disk, 1, EntryKind::Batch, &meta(i), &[i as u8; 40])
+                        .expect("room");
+                    sync(&mut wal, &mut disk).expect("sync");
+                }
+                disk.crash_after(k, CrashKind::Power);
+                let truncated = wal.truncate_from(&mut disk, cut);
+                if disk.take_death().is_none() {
+                    assert_eq!(truncated, Ok(()));
+                    disk.disarm();
+                } else {
+                    deaths += 1;
+                    disk.power_loss(&mut SimRng::new(seed));
+                }
+                let (mut wal, _) = Wal::open(&mut disk, SMALL)
+                    .unwrap_or_else(|e| panic!("cut={cut} k={k} seed={seed}: {e}"));
+                let got = read_all(&mut wal, &mut disk);
+                assert!(
+                    got.len() as u64 >= cut - 1,
+                    "cut={cut} k={k}: entries below the cut were lost"
+                );
+                for (i, r) in got.iter().enumerate() {
+                    let p = r.as_ref().expect("no corruption was injected");
+                    assert_eq!(&p[..], &[i as u8 + 1; 40][..], "cut={cut} k={k}: entry {i}");
+                }
+            }
+        }
+    }
+    assert!(deaths > 40, "the countdown fired in only {deaths} cases");
+}
+
 /// The metadata store (delete the temp file, write it, sync it, rename it) with the disk dying
 /// at every one of its calls, then a power loss: the old or the new value survives, never
 /// anything else.

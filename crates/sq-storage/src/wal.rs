@@ -448,6 +448,8 @@ impl Wal {
         // The first index of the earliest segment deleted: entries from there on are gone with
         // their files.
         let mut deleted_from = self.next_index();
+        // The last segment goes first: a crash between two deletes leaves a shorter log, never
+        // one with a hole in it.
         while let Some(seg) = self.segments.last() {
             if index > seg.first_index || (index == seg.first_index && self.segments.len() == 1) {
                 break;
