@@ -36,11 +36,22 @@ impl SimFile {
         self.clean = self.clean.min(pos);
     }
 
-    /// Makes the page cache durable.
-    fn sync(&mut self) {
-        self.durable.truncate(self.clean);
-        self.durable.extend_from_slice(&self.data[self.clean..]);
-        self.clean = self.data.len();
+    /// Makes the page cache durable up to byte `upto` (the whole of it if the file is shorter).
+    /// Durable bytes past what is written back are the old ones, so a rewritten range may end
+    /// half old, half new: what a crash would leave.
+    fn sync_upto(&mut self, upto: usize) {
+        let end = upto.min(self.data.len());
+        if end <= self.clean {
+            return;
+        }
+        if self.durable.len() < end {
+            self.durable.resize(end, 0);
+        }
+        self.durable[self.clean..end].copy_from_slice(&self.data[self.clean..end]);
+        if end == self.data.len() {
+            self.durable.truncate(end);
+        }
+        self.clean = end;
     }
 
     /// Bytes not yet durable: the dirty range's length.
@@ -398,6 +409,56 @@ impl SimDisk {
     }
 }
 
+impl SimDisk {
+    /// An fsync that was issued when `file` held `upto` bytes and completes now: it makes
+    /// durable what was written before it was issued, not what was written while it ran (a
+    /// real fsync may or may not include those; assuming not is the stricter world). Faults
+    /// and the countdown apply as to [`Disk::sync`], which is `sync_upto(file, usize::MAX)`.
+    pub fn sync_upto(&mut self, file: &str, upto: usize) -> Result<(), DiskError> {
+        self.tick("sync", file)?;
+        if let Some(IoFault::Sync { keep_per_mille }) = self.fail_next {
+            self.fail_next = None;
+            if let Some(f) = self.files.get_mut(file) {
+                // The dirty pages the kernel could not write are dropped: they never reach the
+                // medium, and reads no longer see them.
+                let pending = f.pending();
+                let keep = pending * usize::from(keep_per_mille.min(1000)) / 1000;
+                let cut = f.clean + keep;
+                let dropped = f.data.len() - cut;
+                f.data.truncate(cut);
+                if f.durable.len() > cut {
+                    // Bytes past the cut that were durable (a rewritten range) stay as they were.
+                    let tail = f.durable[cut..].to_vec();
+                    f.data.extend_from_slice(&tail);
+                }
+                self.used = self.used + f.data.len() as u64 - (cut + dropped) as u64;
+                self.note(file, true);
+                self.log("sync", file, cut as u64, dropped as u64, Some("Io"));
+            } else {
+                self.log("sync", file, 0, 0, Some("Io"));
+            }
+            return Err(DiskError::Io {
+                op: "sync",
+                file: file.to_string(),
+            });
+        }
+        let f = self.files.get_mut(file).ok_or_else(|| not_found(file))?;
+        // Durable bytes are being replaced, not only appended to.
+        let rewritten = f.clean < f.durable.len();
+        let grown = f.pending() > 0;
+        f.sync_upto(upto);
+        let len = f.data.len() as u64;
+        if rewritten {
+            self.rewrites += 1;
+        }
+        if rewritten || grown {
+            self.note(file, rewritten);
+        }
+        self.log("sync", file, len, 0, None);
+        Ok(())
+    }
+}
+
 impl Disk for SimDisk {
     fn list(&mut self) -> Result<Vec<String>, DiskError> {
         self.tick("list", "")?;
@@ -479,47 +540,7 @@ impl Disk for SimDisk {
     }
 
     fn sync(&mut self, file: &str) -> Result<(), DiskError> {
-        self.tick("sync", file)?;
-        if let Some(IoFault::Sync { keep_per_mille }) = self.fail_next {
-            self.fail_next = None;
-            if let Some(f) = self.files.get_mut(file) {
-                // The dirty pages the kernel could not write are dropped: they never reach the
-                // medium, and reads no longer see them.
-                let pending = f.pending();
-                let keep = pending * usize::from(keep_per_mille.min(1000)) / 1000;
-                let cut = f.clean + keep;
-                let dropped = f.data.len() - cut;
-                f.data.truncate(cut);
-                if f.durable.len() > cut {
-                    // Bytes past the cut that were durable (a rewritten range) stay as they were.
-                    let tail = f.durable[cut..].to_vec();
-                    f.data.extend_from_slice(&tail);
-                }
-                self.used = self.used + f.data.len() as u64 - (cut + dropped) as u64;
-                self.note(file, true);
-                self.log("sync", file, cut as u64, dropped as u64, Some("Io"));
-            } else {
-                self.log("sync", file, 0, 0, Some("Io"));
-            }
-            return Err(DiskError::Io {
-                op: "sync",
-                file: file.to_string(),
-            });
-        }
-        let f = self.files.get_mut(file).ok_or_else(|| not_found(file))?;
-        // Durable bytes are being replaced, not only appended to.
-        let rewritten = f.clean < f.durable.len();
-        let grown = f.pending() > 0;
-        f.sync();
-        let len = f.data.len() as u64;
-        if rewritten {
-            self.rewrites += 1;
-        }
-        if rewritten || grown {
-            self.note(file, rewritten);
-        }
-        self.log("sync", file, len, 0, None);
-        Ok(())
+        self.sync_upto(file, usize::MAX)
     }
 
     fn truncate(&mut self, file: &str, len: u64) -> Result<(), DiskError> {

@@ -195,12 +195,14 @@ enum Event {
         node: u32,
         incarnation: u64,
     },
-    /// A sync the node asked for completes: the disk makes `file` durable now.
+    /// A sync the node asked for completes: the disk makes durable the first `upto` bytes of
+    /// `file`, what it held when the sync was issued.
     SyncDone {
         node: u32,
         incarnation: u64,
         token: u64,
         file: String,
+        upto: usize,
     },
     ClientTimer {
         client: u32,
@@ -615,13 +617,14 @@ impl Sim {
                 incarnation,
                 token,
                 file,
+                upto,
             } => {
                 let sn = &mut self.nodes[node as usize];
                 if sn.incarnation != incarnation || sn.node.is_none() {
                     return Ok(());
                 }
                 sn.syncs_in_flight = sn.syncs_in_flight.saturating_sub(1);
-                let result = sq_storage::Disk::sync(&mut sn.disk, &file);
+                let result = sn.disk.sync_upto(&file, upto);
                 self.flush_disk_calls(node);
                 self.node_input(node, Input::Synced { token, result })
             }
@@ -725,6 +728,7 @@ impl Sim {
                     let sn = &mut self.nodes[n as usize];
                     sn.syncs_in_flight += 1;
                     let incarnation = sn.incarnation;
+                    let upto = sn.disk.cached(&file).map_or(0, <[u8]>::len);
                     self.queue.push(
                         at,
                         Event::SyncDone {
@@ -732,6 +736,7 @@ impl Sim {
                             incarnation,
                             token,
                             file,
+                            upto,
                         },
                     );
                 }

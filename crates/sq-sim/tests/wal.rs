@@ -517,3 +517,18 @@ fn a_misread_returns_other_bytes_once() {
     disk.read(&loc.file, loc.pos, &mut bad).expect("read");
     assert_eq!(bad, good);
 }
+
+/// A sync makes durable what was written before it was issued; what was written while it ran
+/// waits for the next one.
+#[test]
+fn a_sync_covers_what_was_written_before_it_was_issued() {
+    let mut disk = SimDisk::new();
+    disk.append("f", b"abc").expect("room");
+    let issued = disk.cached("f").expect("file").len();
+    disk.append("f", b"def").expect("room");
+    disk.sync_upto("f", issued).expect("sync");
+    assert_eq!(disk.durable("f"), Some(&b"abc"[..]));
+    assert_eq!(disk.cached("f"), Some(&b"abcdef"[..]));
+    disk.sync("f").expect("sync");
+    assert_eq!(disk.durable("f"), Some(&b"abcdef"[..]));
+}
