@@ -8,7 +8,7 @@
 //! checked for the changed files against their neighbours in log order, through each partition's
 //! per-file spans.
 
-use super::image::{BatchIndex, ImageFrame};
+use super::image::{frames_from, BatchIndex, ImageFrame};
 use crate::disk::SimDisk;
 use sq_core::codec::{self, EntryKind, HEADER_LEN};
 use sq_model::{Invariant, Violation};
@@ -22,18 +22,6 @@ struct FileScan {
     /// Bytes parsed into whole frames: a parse of a file that only grew resumes here.
     parsed: usize,
     frames: Vec<ImageFrame>,
-}
-
-/// The first position at or after `from` where `whole` finds a frame, and its header.
-fn next_frame(
-    bytes: &[u8],
-    from: usize,
-    whole: impl Fn(usize) -> Option<codec::FrameHeader>,
-) -> Option<(usize, codec::FrameHeader)> {
-    let magic = codec::FRAME_MAGIC.to_le_bytes();
-    (from..bytes.len().saturating_sub(HEADER_LEN - 1))
-        .filter(|&q| bytes[q..q + 4] == magic)
-        .find_map(|q| whole(q).map(|h| (q, h)))
 }
 
 /// The durable image of one node's WAL.
@@ -129,23 +117,8 @@ impl DurableImage {
     /// tail awaiting recovery) and resumes there when the file grows.
     fn parse(&mut self, file: &str, bytes: &[u8]) {
         let scan = self.files.entry(file.to_string()).or_default();
-        let mut pos = scan.parsed;
-        let whole = |at: usize| {
-            codec::decode_header(&bytes[at..])
-                .ok()
-                .filter(|h| bytes.len() - at >= h.frame_len())
-        };
-        while pos < bytes.len() {
-            let header = match whole(pos) {
-                Some(h) => h,
-                None => match next_frame(bytes, pos + 1, whole) {
-                    Some((at, h)) => {
-                        pos = at;
-                        h
-                    }
-                    None => break,
-                },
-            };
+        let (found, stopped) = frames_from(bytes, scan.parsed);
+        for (pos, header) in found {
             let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
             let frame = ImageFrame {
                 file: file.to_string(),
@@ -167,9 +140,8 @@ impl DurableImage {
                     .insert((b.partition, b.base_offset), frame.clone());
             }
             scan.frames.push(frame);
-            pos += header.frame_len();
         }
-        scan.parsed = pos;
+        scan.parsed = stopped;
     }
 
     /// Invariant 2 where `changed` files lie: each partition's batches in them follow on from

@@ -45,6 +45,34 @@ pub fn scan(disk: &SimDisk) -> Vec<ImageFrame> {
     frames
 }
 
+/// Every whole frame in `bytes` from `from` on, with its position, in order, and where the
+/// walk stopped (the end of the last whole frame: a torn tail starts there). Past bytes that are
+/// not a whole frame it looks for the next one (a header with its magic and a good CRC), so
+/// damage in the middle hides nothing after it.
+pub fn frames_from(bytes: &[u8], from: usize) -> (Vec<(usize, FrameHeader)>, usize) {
+    let whole = |at: usize| {
+        codec::decode_header(&bytes[at..])
+            .ok()
+            .filter(|h| bytes.len() - at >= h.frame_len())
+    };
+    let magic = codec::FRAME_MAGIC.to_le_bytes();
+    let mut out = Vec::new();
+    let mut pos = from;
+    while pos < bytes.len() {
+        let found = whole(pos).map(|h| (pos, h)).or_else(|| {
+            (pos + 1..bytes.len().saturating_sub(HEADER_LEN - 1))
+                .filter(|&q| bytes[q..q + 4] == magic)
+                .find_map(|q| whole(q).map(|h| (q, h)))
+        });
+        let Some((at, h)) = found else {
+            break;
+        };
+        out.push((at, h));
+        pos = at + h.frame_len();
+    }
+    (out, pos)
+}
+
 /// The batch frames of `partition`, in log order.
 pub fn batches_of(frames: &[ImageFrame], partition: u32) -> impl Iterator<Item = &ImageFrame> {
     frames

@@ -245,20 +245,15 @@ impl Sim {
             ranges.push((file.clone(), *pos..pos + len));
             // The frames the stray bytes overwrote, found in what the file held just before
             // (its page cache: a frame unsynced when hit is in no durable image yet).
-            let mut at = 0usize;
-            while let Ok(h) = sq_core::codec::decode_header(&w.before[at..]) {
+            for (at, h) in image::frames_from(&w.before, 0).0 {
                 let frame = at as u64..(at + h.frame_len()) as u64;
                 if frame.start < end && start < frame.end {
                     if h.kind == sq_core::codec::EntryKind::Batch {
                         let b = h.batch;
                         batches.push((b.partition, b.base_offset, b.count));
                     }
-                    ranges.push((file.clone(), frame.clone()));
+                    ranges.push((file.clone(), frame));
                 }
-                if frame.end >= end || frame.end as usize >= w.before.len() {
-                    break;
-                }
-                at = frame.end as usize;
             }
         }
         if self.cfg.shape.nodes == 1 {
