@@ -386,6 +386,64 @@ mod tests {
         );
     }
 
+    #[test]
+    fn payload_length_limit_is_inclusive() {
+        let mut buf = frame(b"");
+        // Claim exactly the limit, then one more, with the header CRC recomputed.
+        let claim = |buf: &mut BytesMut, len: u32| {
+            buf[4..8].copy_from_slice(&len.to_le_bytes());
+            let crc = crc32fast::hash(&buf[..HEADER_LEN - 4]);
+            buf[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        };
+        claim(&mut buf, MAX_PAYLOAD_LEN);
+        assert_eq!(
+            decode_header(&buf).map(|h| h.payload_len),
+            Ok(MAX_PAYLOAD_LEN)
+        );
+        claim(&mut buf, MAX_PAYLOAD_LEN + 1);
+        assert_eq!(
+            decode_header(&buf),
+            Err(FrameError::TooLarge(MAX_PAYLOAD_LEN + 1))
+        );
+    }
+
+    #[test]
+    fn a_short_payload_says_how_short() {
+        let buf = frame(b"hello");
+        let h = decode_header(&buf).expect("header");
+        assert_eq!(
+            check_payload(&h, &buf[HEADER_LEN..HEADER_LEN + 2]),
+            Err(FrameError::Truncated {
+                needed: HEADER_LEN + 5,
+                available: HEADER_LEN + 2
+            })
+        );
+    }
+
+    #[test]
+    fn record_ranges_at_the_edges() {
+        let recs = vec![
+            Bytes::from_static(b"ab"),
+            Bytes::from_static(b"cdef"),
+            Bytes::from_static(b""),
+        ];
+        let mut out = BytesMut::new();
+        encode_records(&recs, &mut out);
+        let out = out.freeze();
+        // A trailing empty record is a whole record.
+        assert_eq!(decode_records(&out, 3), Ok(recs.clone()));
+        assert_eq!(
+            decode_records_range(&out, 3, 1, 1),
+            Ok(vec![recs[1].clone()])
+        );
+        // Cut inside the second record's bytes: the error says where.
+        let cut = out.slice(..9);
+        assert_eq!(
+            decode_records_range(&cut, 3, 0, 3),
+            Err(BatchError::Truncated { at: 6 })
+        );
+    }
+
     proptest! {
     #![proptest_config(ProptestConfig {
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(

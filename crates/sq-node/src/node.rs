@@ -598,21 +598,6 @@ impl Node {
         &self.recovery
     }
 
-    /// This node's id.
-    pub fn id(&self) -> NodeId {
-        self.config.id
-    }
-
-    /// The node's current term.
-    pub fn term(&self) -> u64 {
-        self.term
-    }
-
-    /// The last committed log index.
-    pub fn commit_index(&self) -> u64 {
-        self.commit_index
-    }
-
     /// Why the node stopped serving, if it did.
     pub fn failed(&self) -> Option<&str> {
         self.failed.as_deref()

@@ -256,6 +256,27 @@ mod tests {
     }
 
     #[test]
+    fn a_window_of_one_remembers_the_newest() {
+        let mut t = ProducerTable::new(1);
+        t.apply(EntryKind::Batch, &meta(0, 0), 1);
+        t.apply(EntryKind::Batch, &meta(0, 1), 2);
+        assert!(matches!(t.check(P, 0, 1, 0), Verdict::Duplicate(_)));
+        assert!(matches!(
+            t.check(P, 0, 0, 0),
+            Verdict::Reject(ProduceError::StaleSequence { .. })
+        ));
+        let refusal = BatchMeta {
+            count: RefusalReason::StorageFull as u32,
+            ..meta(0, 2)
+        };
+        t.apply(EntryKind::Refusal, &refusal, 3);
+        assert!(matches!(
+            t.check(P, 0, 2, 0),
+            Verdict::Refused { index: 3, .. }
+        ));
+    }
+
+    #[test]
     fn refusals_stay_refused_and_fence() {
         let mut t = ProducerTable::new(4);
         let refusal = |epoch, seq, reason: RefusalReason| BatchMeta {

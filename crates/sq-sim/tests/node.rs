@@ -441,3 +441,98 @@ fn an_empty_batch_is_refused_definitely() {
         sq_core::Definiteness::Definite
     );
 }
+
+#[test]
+fn a_first_boot_records_its_term_and_a_restart_writes_nothing() {
+    let f = Fixture::new();
+    let mut disk = f.disk;
+    assert_eq!(
+        sq_storage::Meta::load(&mut disk),
+        Ok(sq_storage::Meta {
+            term: 1,
+            voted_for: 1
+        })
+    );
+    // A restart on a disk with no room at all: it only reads, and syncs what it read.
+    disk.set_quota(Some(disk.used()));
+    disk.drain_calls();
+    Node::open(config(), &mut disk).expect("restarts on a full disk");
+    let writes: Vec<_> = disk
+        .drain_calls()
+        .filter(|c| !matches!(c.op, "read" | "len" | "list" | "sync"))
+        .collect();
+    assert_eq!(writes, vec![]);
+}
+
+#[test]
+fn the_limits_are_inclusive() {
+    let mut f = Fixture::new();
+    let max: Vec<&str> = vec!["r"; 1024];
+    f.send(1, produce(0, &max));
+    assert_eq!(
+        f.flush(),
+        vec![reply(1, Reply::Produce(Ok(ProduceOk { base_offset: 0 })))]
+    );
+    // One record as large as a frame allows (its 4-byte length prefix included), and one byte
+    // more.
+    let limit = sq_core::codec::MAX_PAYLOAD_LEN as usize - 4;
+    let big = "x".repeat(limit);
+    f.send(2, produce(1, &[&big]));
+    assert_eq!(
+        f.flush(),
+        vec![reply(
+            2,
+            Reply::Produce(Ok(ProduceOk { base_offset: 1024 }))
+        )]
+    );
+    let bigger = "x".repeat(limit + 1);
+    assert_eq!(
+        f.send(3, produce(2, &[&bigger])),
+        vec![reply(
+            3,
+            Reply::Produce(Err(ProduceError::TooLarge(limit + 5)))
+        )]
+    );
+}
+
+#[test]
+fn a_later_append_does_not_push_the_group_commit_back() {
+    let mut f = Fixture::new();
+    f.send(1, produce(0, &["a"]));
+    let first = f.node.poll_timeout();
+    assert_eq!(first, Some(Time(Time::MILLI)));
+    f.now = Time(Time::MILLI / 2);
+    f.send(2, produce(1, &["b"]));
+    assert_eq!(f.node.poll_timeout(), first);
+    assert_eq!(
+        f.flush(),
+        vec![
+            reply(1, Reply::Produce(Ok(ProduceOk { base_offset: 0 }))),
+            reply(2, Reply::Produce(Ok(ProduceOk { base_offset: 1 })))
+        ]
+    );
+}
+
+#[test]
+fn a_fetch_spans_batches_and_a_restart_reports_a_torn_tail() {
+    let mut f = Fixture::new();
+    f.send(1, produce(0, &["a", "b"]));
+    f.send(2, produce(1, &["c"]));
+    f.flush();
+    assert_eq!(
+        f.send(3, fetch(1)),
+        vec![reply(
+            3,
+            Reply::Fetch(Ok(FetchOk {
+                records: records(1, &["b", "c"]),
+                high_watermark: 3
+            }))
+        )]
+    );
+    // Half a frame at the end of the segment: cut on restart, and said so.
+    let file = "wal-00000000000000000001.log";
+    f.disk.append(file, &[0x46, 0x57, 0x51]).expect("room");
+    let f = f.restart();
+    assert_eq!(f.node.recovery().truncated_bytes, 3);
+    assert_eq!(f.node.recovery().entries, 2);
+}

@@ -532,3 +532,59 @@ fn a_sync_covers_what_was_written_before_it_was_issued() {
     disk.sync("f").expect("sync");
     assert_eq!(disk.durable("f"), Some(&b"abcdef"[..]));
 }
+
+/// A misread during recovery costs nothing: recovery reads the segment again before it cuts,
+/// marks or refuses anything, and a read of an entry reads it again before it reports damage.
+#[test]
+fn a_misread_during_recovery_or_a_read_costs_nothing() {
+    for shift in [1, 7, 40, 100, 333] {
+        let (mut disk, _) = three_synced_entries();
+        disk.misread_next(shift);
+        let (mut wal, report) =
+            Wal::open(&mut disk, CONFIG).unwrap_or_else(|e| panic!("shift {shift}: {e}"));
+        assert_eq!(
+            (report.entries, report.truncated_bytes, report.damaged.len()),
+            (3, 0, 0),
+            "shift {shift}"
+        );
+        disk.misread_next(shift);
+        assert_eq!(
+            wal.read(&mut disk, 2).map(|(_, p)| p),
+            Ok(Bytes::from(vec![2u8; 20])),
+            "shift {shift}"
+        );
+    }
+}
+
+/// Damage to a header followed only by a header-sized frame (a refusal record has no payload)
+/// at the very end is still damage before a valid frame: recovery refuses, it does not cut a
+/// durable refusal away as a torn tail.
+#[test]
+fn a_damaged_header_before_a_last_empty_frame_is_refused() {
+    let mut disk = SimDisk::new();
+    let mut wal = open(&mut disk);
+    wal.append(&mut disk, 1, EntryKind::Batch, &meta(1), &[1; 20])
+        .expect("room");
+    wal.append(&mut disk, 1, EntryKind::Refusal, &meta(2), &[])
+        .expect("room");
+    sync(&mut wal, &mut disk).expect("sync");
+    disk.flip_bit("wal-00000000000000000001.log", 10, 3);
+    assert!(matches!(
+        Wal::open(&mut disk, CONFIG),
+        Err(WalError::Unrecoverable { pos: 0, .. })
+    ));
+}
+
+#[test]
+fn only_canonical_segment_names_are_segments() {
+    use sq_storage::wal::is_segment_file;
+    assert!(is_segment_file("wal-00000000000000000001.log"));
+    for name in [
+        "meta",
+        "meta.tmp",
+        "wal-1.log",
+        "wal-00000000000000000000.log",
+    ] {
+        assert!(!is_segment_file(name), "{name}");
+    }
+}
