@@ -64,6 +64,9 @@ pub struct SimConfig {
     pub trace_capacity: usize,
     /// How long (ns) the healed cluster gets to settle before a stuck client is a violation.
     pub settle_limit: u64,
+    /// Whether to keep the whole client history (scenario checks read it); without it, memory
+    /// holds only what the checks need (the model's view of every record), not every fetch.
+    pub keep_history: bool,
     /// What this run is, for diagnostics: "scenario S04 · seed 7".
     pub label: String,
     /// The command that replays this run.
@@ -98,6 +101,7 @@ impl SimConfig {
             consumer: ConsumerConfig::default(),
             trace_capacity: 256,
             settle_limit: 10 * Time::SECOND,
+            keep_history: true,
             label: format!("seed {seed}"),
             replay: format!("seed {seed}"),
             // Drawn last, so the draws above keep their values. Kept under the producers' first
@@ -242,6 +246,8 @@ pub struct Sim {
     consumers: Vec<Consumer>,
     oracle: LogOracle,
     history: Vec<HistoryEvent>,
+    /// Each client's last outcome (not invocation), by client id.
+    last_outcome: BTreeMap<u32, Outcome>,
     trace: Trace,
     transition: Option<usize>,
     ops: BTreeMap<(u32, u64), OpInfo>,
@@ -317,6 +323,7 @@ impl Sim {
             consumers,
             oracle: LogOracle::new(),
             history: Vec::new(),
+            last_outcome: BTreeMap::new(),
             trace: Trace::new(cfg.trace_capacity),
             transition: None,
             ops: BTreeMap::new(),
@@ -349,7 +356,7 @@ impl Sim {
         self.now
     }
 
-    /// The whole client history so far.
+    /// The whole client history so far (empty unless [`SimConfig::keep_history`]).
     pub fn history(&self) -> &[HistoryEvent] {
         &self.history
     }

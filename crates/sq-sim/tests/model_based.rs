@@ -22,6 +22,7 @@ struct SimTest;
 fn sim_config(seed: u64) -> SimConfig {
     let mut cfg = SimConfig::new(sq_model::ClusterShape::SINGLE_NODE, seed);
     cfg.label = format!("model-based case · seed {seed}");
+    cfg.keep_history = false;
     cfg
 }
 

@@ -21,6 +21,7 @@ fn a_short_swarm_finds_nothing() {
         let config = || {
             let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
             cfg.label = format!("swarm test · seed {seed} · {mix:?}");
+            cfg.keep_history = false;
             cfg
         };
         if let Err(f) = Sim::new(config()).run_script(&transitions) {

@@ -97,6 +97,10 @@ enum Command {
         /// Requests per client in the ping-pong workload.
         #[arg(long, default_value_t = 20_000, value_parser = digits)]
         requests: u64,
+        /// Also run the steady workload at 1/10, 1 and 10 times --rounds, to show that events/s
+        /// stays flat as a run grows (the checks follow what changed, not the whole log).
+        #[arg(long)]
+        long: bool,
     },
 }
 
@@ -483,6 +487,7 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exi
         let config = || {
             let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
             cfg.label = format!("swarm · seed {seed} · {mix:?}");
+            cfg.keep_history = false;
             cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
             cfg
         };
@@ -528,7 +533,7 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exi
     Ok(())
 }
 
-fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
+fn bench_cmd(rounds: u32, requests: u64, long: bool) -> Result<(), Exit> {
     out!(
         "{:<34} {:>10} {:>11} {:>9} {:>13} {:>14}",
         "workload",
@@ -556,6 +561,17 @@ fn bench_cmd(rounds: u32, requests: u64) -> Result<(), Exit> {
         steady,
         start.elapsed().as_secs_f64(),
     );
+    if long {
+        for size in [rounds / 10, rounds.saturating_mul(10)] {
+            let start = Instant::now();
+            let counts = bench::steady(size, 1).map_err(Exit::Violation)?;
+            row(
+                &format!("steady produce/fetch ({size} rounds)"),
+                counts,
+                start.elapsed().as_secs_f64(),
+            );
+        }
+    }
     let start = Instant::now();
     let ping = bench::ping_pong(2, requests, 1);
     row(
@@ -623,7 +639,11 @@ fn main() -> ExitCode {
             length,
             progress,
         } => swarm(seeds, start, length, progress),
-        Command::Bench { rounds, requests } => bench_cmd(rounds, requests),
+        Command::Bench {
+            rounds,
+            requests,
+            long,
+        } => bench_cmd(rounds, requests, long),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,13 +15,15 @@ use sq_model::{Invariant, Violation};
 use sq_storage::wal::is_segment_file;
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
+use std::rc::Rc;
 
 /// One segment file's parsed durable bytes.
 #[derive(Clone, Debug, Default)]
 struct FileScan {
     /// Bytes parsed into whole frames: a parse of a file that only grew resumes here.
     parsed: usize,
-    frames: Vec<ImageFrame>,
+    /// Its batch frames in order: (partition, base offset, end offset, position).
+    batches: Vec<(u32, u64, u64, usize)>,
 }
 
 /// The durable image of one node's WAL.
@@ -92,15 +94,12 @@ impl DurableImage {
         let Some(scan) = self.files.remove(file) else {
             return;
         };
-        for f in scan.frames {
-            if f.header.kind != EntryKind::Batch {
-                continue;
-            }
-            let key = (f.header.batch.partition, f.header.batch.base_offset);
+        for (partition, base, _, pos) in scan.batches {
+            let key = (partition, base);
             if self
                 .batches
                 .get(&key)
-                .is_some_and(|g| g.file == f.file && g.pos == f.pos)
+                .is_some_and(|g| &*g.file == file && g.pos == pos)
             {
                 self.batches.remove(&key);
             }
@@ -118,28 +117,29 @@ impl DurableImage {
     fn parse(&mut self, file: &str, bytes: &[u8]) {
         let scan = self.files.entry(file.to_string()).or_default();
         let (found, stopped) = frames_from(bytes, scan.parsed);
+        let name: Rc<str> = Rc::from(file);
         for (pos, header) in found {
+            if header.kind != EntryKind::Batch {
+                continue;
+            }
             let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
+            let b = header.batch;
+            let end = b.base_offset + u64::from(b.count);
+            scan.batches.push((b.partition, b.base_offset, end, pos));
+            let span = self
+                .spans
+                .entry(b.partition)
+                .or_default()
+                .entry(file.to_string())
+                .or_insert((b.base_offset, end));
+            span.1 = end;
             let frame = ImageFrame {
-                file: file.to_string(),
+                file: name.clone(),
                 pos,
                 header,
                 intact,
             };
-            if header.kind == EntryKind::Batch {
-                let b = header.batch;
-                let end = b.base_offset + u64::from(b.count);
-                let span = self
-                    .spans
-                    .entry(b.partition)
-                    .or_default()
-                    .entry(file.to_string())
-                    .or_insert((b.base_offset, end));
-                span.1 = end;
-                self.batches
-                    .insert((b.partition, b.base_offset), frame.clone());
-            }
-            scan.frames.push(frame);
+            self.batches.insert((b.partition, b.base_offset), frame);
         }
         scan.parsed = stopped;
     }
@@ -170,15 +170,14 @@ impl DurableImage {
                     .next_back()
                     .map_or(0, |(_, s)| s.1);
                 if let Some(scan) = self.files.get(file) {
-                    for f in &scan.frames {
-                        let b = f.header.batch;
-                        if f.header.kind != EntryKind::Batch || b.partition != p {
+                    for &(partition, base, end, pos) in &scan.batches {
+                        if partition != p {
                             continue;
                         }
-                        if b.base_offset != next {
-                            return Err(gap(p, file, f.pos, next, b.base_offset));
+                        if base != next {
+                            return Err(gap(p, file, pos, next, base));
                         }
-                        next = b.base_offset + u64::from(b.count);
+                        next = end;
                     }
                 }
                 let after = spans
@@ -187,10 +186,7 @@ impl DurableImage {
                 if let Some((g, &(first, _))) = after {
                     if first != next {
                         let pos = self.files.get(g).map_or(0, |scan| {
-                            scan.frames
-                                .iter()
-                                .find(|f| f.header.batch.partition == p)
-                                .map_or(0, |f| f.pos)
+                            scan.batches.iter().find(|b| b.0 == p).map_or(0, |b| b.3)
                         });
                         return Err(gap(p, g, pos, next, first));
                     }

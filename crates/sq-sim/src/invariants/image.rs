@@ -5,12 +5,13 @@ use crate::disk::SimDisk;
 use sq_core::codec::{self, EntryKind, FrameHeader, HEADER_LEN};
 use sq_storage::wal::is_segment_file;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// One frame found in the durable bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageFrame {
-    /// Its segment file.
-    pub file: String,
+    /// Its segment file (shared by every frame of the file).
+    pub file: Rc<str>,
     /// Its first byte.
     pub pos: usize,
     /// Its (CRC-checked) header.
@@ -27,6 +28,7 @@ pub fn scan(disk: &SimDisk) -> Vec<ImageFrame> {
         let Some(bytes) = disk.durable(file) else {
             continue;
         };
+        let name: Rc<str> = Rc::from(file);
         let mut pos = 0;
         while let Ok(header) = codec::decode_header(&bytes[pos..]) {
             if bytes.len() - pos < header.frame_len() {
@@ -34,7 +36,7 @@ pub fn scan(disk: &SimDisk) -> Vec<ImageFrame> {
             }
             let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
             frames.push(ImageFrame {
-                file: file.to_string(),
+                file: name.clone(),
                 pos,
                 header,
                 intact,

@@ -202,7 +202,7 @@ impl Sim {
         };
         let bit = self.rng.below(8) as u8;
         let b = f.header.batch;
-        let file = f.file.clone();
+        let file = f.file.to_string();
         let frame = f.pos as u64..(f.pos + f.header.frame_len()) as u64;
         self.nodes[n as usize].disk.flip_bit(&file, pos, bit);
         if header {

@@ -138,9 +138,7 @@ impl Sim {
         // producer goes on in a new epoch. Such a producer probes once more; nobody else does.
         if self.excused.values().any(|offsets| !offsets.is_empty()) {
             for p in 0..u32::from(self.cfg.shape.producers) {
-                let client = self.producers[p as usize].client();
-                let last = self.history.iter().rev().find(|e| e.client == client);
-                if matches!(last.map(|e| &e.outcome), Some(Outcome::Fail(_))) {
+                if matches!(self.last_outcome.get(&p), Some(Outcome::Fail(_))) {
                     self.produce(p, p % partitions, 1)?;
                 }
             }
@@ -154,14 +152,14 @@ impl Sim {
         }
         for p in 0..self.producers.len() {
             let client = self.producers[p].client();
-            let last = self.history.iter().rev().find(|e| e.client == client);
-            if !matches!(last.map(|e| &e.outcome), Some(Outcome::Produced { .. })) {
+            let last = self.last_outcome.get(&(p as u32));
+            if !matches!(last, Some(Outcome::Produced { .. })) {
                 return Err(self.failure(Violation::new(
                     Invariant::Liveness,
                     format!("{client}'s probe produce after the heal"),
                     "acked: the healed cluster serves every producer",
                     match last {
-                        Some(e) => format!("{:?}", e.outcome),
+                        Some(o) => format!("{o:?}"),
                         None => "nothing".to_string(),
                     },
                 )));
@@ -170,7 +168,12 @@ impl Sim {
         Ok(())
     }
 
+    /// Reads `partition` back from offset 0 to its end. The reader is stuck only if it makes
+    /// no progress for the settle limit: how long the whole read takes grows with the data.
     pub(super) fn read_back(&mut self, partition: u32, limit: Time) -> Result<(), Box<Failure>> {
+        // Each partition gets the settle limit from its own start and from each step forward.
+        let mut limit = limit.max(self.now + self.cfg.settle_limit);
+        let mut read = 0;
         let reader = u32::from(self.cfg.shape.consumers);
         let client = u32::from(self.cfg.shape.producers) + reader;
         self.consumers[reader as usize].seek(PartitionId(partition), 0);
@@ -180,6 +183,11 @@ impl Sim {
             done: false,
         });
         while !self.readback.as_ref().is_some_and(|r| r.done) {
+            let progress = self.readback.as_ref().map_or(0, |r| r.records.len());
+            if progress > read {
+                read = progress;
+                limit = limit.max(self.now + self.cfg.settle_limit);
+            }
             // Injected damage may make the node refuse to start during the read-back itself.
             if self.nodes.iter().any(|sn| sn.refused.is_some()) {
                 self.readback = None;

@@ -3,6 +3,9 @@
 use super::*;
 use crate::invariants::consumer;
 
+/// How many of a client's latest operations the harness remembers for checking late replies.
+const OPS_KEPT: u64 = 64;
+
 impl Sim {
     /// Feeds client `c`'s new history events to the reference model.
     pub(super) fn after_client(&mut self, c: u32) -> Result<(), Box<Failure>> {
@@ -20,13 +23,26 @@ impl Sim {
                 },
             );
             self.observe(c, &e).map_err(|v| self.fail(v, None))?;
-            self.history.push(e);
+            if !matches!(e.outcome, Outcome::Invoke(_)) {
+                self.last_outcome.insert(c, e.outcome.clone());
+            }
+            if self.cfg.keep_history {
+                self.history.push(e);
+            }
         }
         Ok(())
     }
 
     pub(super) fn observe(&mut self, c: u32, e: &HistoryEvent) -> Result<(), Violation> {
         let key = (c, e.op);
+        if matches!(e.outcome, Outcome::Invoke(_)) {
+            // A client has one operation in flight and gives up on it within its attempts, so a
+            // late reply (to a retry, or a duplicate) concerns one of its last few operations:
+            // keep what the checks need to know of those, not of every operation of a long run.
+            if let Some(old) = e.op.checked_sub(OPS_KEPT) {
+                self.ops.remove(&(c, old));
+            }
+        }
         match (&e.outcome, self.ops.get(&key).cloned()) {
             (
                 Outcome::Invoke(Op::Produce {
