@@ -9,50 +9,16 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-/// What a message said, in brief.
+/// What a message said: the one-line description the protocol type gives of itself
+/// (`Display` of `sq_core::Request` and `sq_core::Reply`), so there is one description of each.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(tag = "msg")]
-pub enum Msg {
-    /// A produce request.
-    Produce {
-        /// Partition.
-        partition: u32,
-        /// Producer.
-        producer: u64,
-        /// Sequence.
-        seq: u64,
-        /// Records in the batch.
-        records: u32,
-    },
-    /// A fetch request.
-    Fetch {
-        /// Partition.
-        partition: u32,
-        /// From offset.
-        offset: u64,
-    },
-    /// A produce ack.
-    ProduceOk {
-        /// Base offset.
-        base_offset: u64,
-    },
-    /// A produce error.
-    ProduceErr {
-        /// The error.
-        error: String,
-    },
-    /// Fetched records.
-    FetchOk {
-        /// How many.
-        records: u32,
-        /// High watermark.
-        high_watermark: u64,
-    },
-    /// A fetch error.
-    FetchErr {
-        /// The error.
-        error: String,
-    },
+#[serde(transparent)]
+pub struct Msg(pub String);
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// One event.
@@ -147,9 +113,9 @@ impl fmt::Display for TraceEvent {
                     2 => " (duplicated)",
                     _ => "",
                 };
-                write!(f, "{from:<3} -> {to} {msg:?}{note}")
+                write!(f, "{from:<3} -> {to} {msg}{note}")
             }
-            What::Deliver { from, to, msg } => write!(f, "{to:<3} <- {from} {msg:?}"),
+            What::Deliver { from, to, msg } => write!(f, "{to:<3} <- {from} {msg}"),
             What::Drop { to, why } => write!(f, "{to:<3} dropped: {why}"),
             What::Disk { node, call: c } => {
                 write!(

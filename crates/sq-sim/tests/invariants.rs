@@ -321,7 +321,7 @@ fn a_doctored_disk_gives_the_full_diagnostic() {
         "expected: synced on 1 of 1 WALs",
         "actual:   synced on 0: n0 has no durable batch at that offset",
         "last events:",
-        "ProduceOk { base_offset: 0 }",
+        "produced at 0",
         "replay: cargo run --release -p sq-sim -- run --scenario S04 --seed 7 --trace",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
@@ -555,7 +555,7 @@ fn a_reply_sent_before_the_node_died_still_arrives() {
         .expect("the node died");
     let arrived = lines
         .iter()
-        .position(|l| l.contains("c0 <- n0 ProduceErr") && l.contains("storage failed"))
+        .position(|l| l.contains("c0 <- n0 produce refused") && l.contains("storage failed"))
         .expect("the reply arrived");
     assert!(died < arrived, "{lines:#?}");
     assert!(

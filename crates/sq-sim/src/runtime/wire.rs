@@ -11,48 +11,12 @@ pub(super) fn record_value(rng: &mut SimRng, producer: u64, batch: u64, index: u
     Bytes::from(v)
 }
 
+/// The trace's description of a message: the protocol type's own.
 pub(super) fn msg_of(payload: &Payload) -> Msg {
-    match payload {
-        Payload::Request {
-            request: Request::Produce(p),
-            ..
-        } => Msg::Produce {
-            partition: p.partition.0,
-            producer: p.producer.0,
-            seq: p.seq,
-            records: p.records.len() as u32,
-        },
-        Payload::Request {
-            request: Request::Fetch(f),
-            ..
-        } => Msg::Fetch {
-            partition: f.partition.0,
-            offset: f.offset,
-        },
-        Payload::Reply {
-            reply: Reply::Produce(r),
-            ..
-        } => match r {
-            Ok(ok) => Msg::ProduceOk {
-                base_offset: ok.base_offset,
-            },
-            Err(e) => Msg::ProduceErr {
-                error: e.to_string(),
-            },
-        },
-        Payload::Reply {
-            reply: Reply::Fetch(r),
-            ..
-        } => match r {
-            Ok(ok) => Msg::FetchOk {
-                records: ok.records.len() as u32,
-                high_watermark: ok.high_watermark,
-            },
-            Err(e) => Msg::FetchErr {
-                error: e.to_string(),
-            },
-        },
-    }
+    Msg(match payload {
+        Payload::Request { request, .. } => request.to_string(),
+        Payload::Reply { reply, .. } => reply.to_string(),
+    })
 }
 
 pub(super) fn history_line(e: &HistoryEvent) -> String {
