@@ -436,11 +436,15 @@ mod tests {
             decode_records_range(&out, 3, 1, 1),
             Ok(vec![recs[1].clone()])
         );
-        // Cut inside the second record's bytes: the error says where.
-        let cut = out.slice(..9);
+        // Cut inside the second record's length prefix, then inside its bytes: the error says
+        // where each time.
         assert_eq!(
-            decode_records_range(&cut, 3, 0, 3),
+            decode_records_range(&out.slice(..9), 3, 0, 3),
             Err(BatchError::Truncated { at: 6 })
+        );
+        assert_eq!(
+            decode_records_range(&out.slice(..12), 3, 0, 3),
+            Err(BatchError::Truncated { at: 10 })
         );
     }
 
