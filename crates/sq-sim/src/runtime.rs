@@ -25,11 +25,18 @@ use sq_node::{Input, Node, NodeConfig, NodeError, Output};
 use sq_storage::{DiskError, MetaError, WalConfig, WalError};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod checker;
 mod checks;
 mod faults;
 mod finish;
+mod host;
 mod observe;
 mod wire;
+mod workload;
+
+use checker::{Checker, ReadBack};
+use host::Host;
+use workload::Workload;
 
 pub use finish::LIVENESS_BOUND;
 
@@ -161,25 +168,6 @@ pub struct RunReport {
     pub stats: RunStats,
 }
 
-struct SimNode {
-    config: NodeConfig,
-    disk: SimDisk,
-    node: Option<Node>,
-    incarnation: u64,
-    /// The wake-up queued for the node's next deadline, if any.
-    wake: Option<Time>,
-    /// Syncs the node asked for that have not completed.
-    syncs_in_flight: u32,
-    /// The incarnation that died on its own, kept for inspection only (it receives nothing)
-    /// while its supervisor's restart is pending: in the model's terms the node is still up.
-    exited: Option<Node>,
-    /// Why the node refused to start, if it did because of injected damage: it stays down.
-    refused: Option<String>,
-    /// Byte ranges of WAL files whose headers the harness damaged (header flips, misdirected
-    /// writes): a recovery that refuses at a position inside one is excused, no other.
-    damaged: Vec<(String, std::ops::Range<u64>)>,
-}
-
 enum Payload {
     Request { req: u64, request: Request },
     Reply { req: u64, reply: Reply },
@@ -233,48 +221,23 @@ enum OpInfo {
     },
 }
 
-/// The simulated cluster and everything around it.
+/// The simulated cluster and everything around it, by owner: the world (the hosts, the network,
+/// the clock and queue), the workload (the clients and what they did), and the checker (what
+/// the checks remember), which the world feeds with what happens.
 pub struct Sim {
     cfg: SimConfig,
     rng: SimRng,
     now: Time,
     queue: EventQueue<Event>,
     net: Network,
-    nodes: Vec<SimNode>,
-    producers: Vec<Producer>,
-    /// Consumers; the last one is the harness's own reader for the final read-back.
-    consumers: Vec<Consumer>,
-    oracle: LogOracle,
-    history: Vec<HistoryEvent>,
-    /// Each client's last outcome (not invocation), by client id.
-    last_outcome: BTreeMap<u32, Outcome>,
+    nodes: Vec<Host>,
+    work: Workload,
+    check: Checker,
     trace: Trace,
     transition: Option<usize>,
-    ops: BTreeMap<(u32, u64), OpInfo>,
-    /// Per (consumer, partition): the offset its next fetch must start at.
-    consumer_next: BTreeMap<(u32, u32), u64>,
-    /// Per partition: offsets hit by an injected corruption on every copy.
-    excused: BTreeMap<u32, BTreeSet<u64>>,
-    readback: Option<ReadBack>,
-    /// The highest watermark each node has reported per partition.
-    watermarks: Watermarks,
-    /// Per node: the checker's own parse of its disk's durable bytes, kept up to date.
-    images: Vec<DurableImage>,
-    /// Every acked batch by (partition, base offset), for invariant 1.
-    acked: BTreeMap<(u32, u64), AckedBatch>,
     stats: RunStats,
-    /// When something last happened that costs clients time; see [`Sim::disturbed`].
-    last_disturbance: Time,
-    /// Since when every node has been up, every disk has had room and the network has been
-    /// lossless, if that is so now.
-    healthy_since: Option<Time>,
     node_out: Vec<Output>,
     client_out: Vec<ClientOutput>,
-}
-
-struct ReadBack {
-    records: Vec<(u64, Option<Bytes>)>,
-    done: bool,
 }
 
 impl Sim {
@@ -294,48 +257,19 @@ impl Sim {
             let mut disk = SimDisk::new();
             let node = Node::open(config, &mut disk)
                 .unwrap_or_else(|e| panic!("invariant: a node opens on an empty disk: {e}"));
-            nodes.push(SimNode {
-                config,
-                disk,
-                node: Some(node),
-                incarnation: 0,
-                wake: None,
-                syncs_in_flight: 0,
-                exited: None,
-                refused: None,
-                damaged: Vec::new(),
-            });
+            nodes.push(Host::new(config, disk, node));
         }
-        let p = u32::from(shape.producers);
-        let producers = (0..p)
-            .map(|i| Producer::new(ClientId(i), ProducerId(u64::from(i)), cfg.producer))
-            .collect();
-        let consumers = (0..=u32::from(shape.consumers))
-            .map(|j| Consumer::new(ClientId(p + j), cfg.consumer))
-            .collect();
         let mut sim = Sim {
             rng: SimRng::new(cfg.seed),
             now: Time::ZERO,
             queue: EventQueue::new(),
             net: Network::new(cfg.latency.0, cfg.latency.1),
             nodes,
-            producers,
-            consumers,
-            oracle: LogOracle::new(),
-            history: Vec::new(),
-            last_outcome: BTreeMap::new(),
+            work: Workload::new(&cfg),
+            check: Checker::new(usize::from(shape.nodes)),
             trace: Trace::new(cfg.trace_capacity),
             transition: None,
-            ops: BTreeMap::new(),
-            consumer_next: BTreeMap::new(),
-            excused: BTreeMap::new(),
-            readback: None,
-            images: vec![DurableImage::default(); usize::from(shape.nodes)],
-            acked: BTreeMap::new(),
-            watermarks: Watermarks::default(),
             stats: RunStats::default(),
-            last_disturbance: Time::ZERO,
-            healthy_since: Some(Time::ZERO),
             node_out: Vec::new(),
             client_out: Vec::new(),
             cfg,
@@ -358,7 +292,7 @@ impl Sim {
 
     /// The whole client history so far (empty unless [`SimConfig::keep_history`]).
     pub fn history(&self) -> &[HistoryEvent] {
-        &self.history
+        &self.work.history
     }
 
     /// How many transitions have been applied: the index the next one gets.
@@ -433,7 +367,7 @@ impl Sim {
     /// Notes that something happened that costs clients time (a disk error, a crash, a
     /// restart, a disk filling up): liveness bounds run from the latest such moment.
     pub(crate) fn disturbed(&mut self) {
-        self.last_disturbance = self.now;
+        self.check.last_disturbance = self.now;
     }
 
     /// Applies transition number `index` of a script.
@@ -548,7 +482,7 @@ impl Sim {
     }
 
     fn produce(&mut self, producer: u32, partition: u32, records: u8) -> Result<(), Box<Failure>> {
-        let p = &mut self.producers[producer as usize];
+        let p = &mut self.work.producers[producer as usize];
         if !p.is_idle() {
             return Ok(());
         }
@@ -566,7 +500,7 @@ impl Sim {
     }
 
     fn fetch(&mut self, consumer: u32, partition: u32) -> Result<(), Box<Failure>> {
-        let c = &mut self.consumers[consumer as usize];
+        let c = &mut self.work.consumers[consumer as usize];
         if !c.is_idle() {
             return Ok(());
         }
@@ -639,9 +573,9 @@ impl Sim {
                 let mut out = std::mem::take(&mut self.client_out);
                 let p = u32::from(self.cfg.shape.producers);
                 if client < p {
-                    self.producers[client as usize].on_timer(self.now, &mut out);
+                    self.work.producers[client as usize].on_timer(self.now, &mut out);
                 } else {
-                    self.consumers[(client - p) as usize].on_timer(self.now, &mut out);
+                    self.work.consumers[(client - p) as usize].on_timer(self.now, &mut out);
                 }
                 self.route_client(client, &mut out);
                 self.client_out = out;
@@ -752,9 +686,10 @@ impl Sim {
                         result = self.check_reply(n, to.0, req, &reply);
                     }
                     if let (Ok(()), Reply::Fetch(Ok(ok)), Some(OpInfo::Fetch { partition, .. })) =
-                        (&result, &reply, self.ops.get(&(to.0, req)))
+                        (&result, &reply, self.work.ops.get(&(to.0, req)))
                     {
                         result = self
+                            .check
                             .watermarks
                             .observe(n, *partition, ok.high_watermark)
                             .map_err(|v| self.fail(v, Some(n)));
@@ -819,9 +754,9 @@ impl Sim {
                 Reply::Produce(Err(ProduceError::DiskFull)) => self.stats.disk_full += 1,
                 _ => {}
             }
-            self.producers[c as usize].on_reply(self.now, *req, reply.clone());
+            self.work.producers[c as usize].on_reply(self.now, *req, reply.clone());
         } else if let Some(FetchError::Corrupt { offset, next }) =
-            self.consumers[(c - p) as usize].on_reply(self.now, *req, reply.clone())
+            self.work.consumers[(c - p) as usize].on_reply(self.now, *req, reply.clone())
         {
             self.skip_corrupt(c, *req, offset, next)?;
         }

@@ -13,7 +13,7 @@ impl Sim {
         req: u64,
         reply: &Reply,
     ) -> Result<(), Box<Failure>> {
-        let op = self.ops.get(&(client, req)).cloned();
+        let op = self.work.ops.get(&(client, req)).cloned();
         let checks = matches!(
             (&op, reply),
             (Some(OpInfo::Produce { .. }), Reply::Produce(Ok(_)))
@@ -24,7 +24,7 @@ impl Sim {
         }
         self.refresh_images()?;
         let sn = &self.nodes[n as usize];
-        let image = &self.images[n as usize];
+        let image = &self.check.images[n as usize];
         let none = BTreeSet::new();
         let checked = match (op, reply) {
             // A batch whose frame the harness damaged beyond its payload (a header flip, a
@@ -32,6 +32,7 @@ impl Sim {
             (Some(OpInfo::Produce { partition, .. }), Reply::Produce(Ok(ok)))
                 if !sn.damaged.is_empty()
                     && self
+                        .check
                         .excused
                         .get(&partition)
                         .is_some_and(|e| e.contains(&ok.base_offset)) =>
@@ -53,7 +54,7 @@ impl Sim {
                 partition,
                 (producer, seq, count),
                 ok.base_offset,
-                self.excused.get(&partition).unwrap_or(&none),
+                self.check.excused.get(&partition).unwrap_or(&none),
             ),
             (Some(OpInfo::Fetch { partition, .. }), Reply::Fetch(Ok(ok))) => {
                 match (ok.records.first(), ok.records.last()) {
@@ -82,7 +83,7 @@ impl Sim {
                 else {
                     continue;
                 };
-                if let Err(v) = self.watermarks.observe(n, p, hw) {
+                if let Err(v) = self.check.watermarks.observe(n, p, hw) {
                     return Err(self.fail(v, Some(n)));
                 }
             }
@@ -105,20 +106,20 @@ impl Sim {
         let mut displaced = BTreeSet::new();
         for n in 0..self.nodes.len() {
             let sn = &mut self.nodes[n];
-            let refreshed = self.images[n].refresh(&mut sn.disk);
+            let refreshed = self.check.images[n].refresh(&mut sn.disk);
             if !sn.damaged.is_empty() || refreshed.files.is_empty() {
                 continue;
             }
-            self.images[n]
+            self.check.images[n]
                 .check_contiguous(n as u32, &refreshed.files, partitions)
                 .map_err(|v| self.fail(v, Some(n as u32)))?;
             displaced.extend(refreshed.displaced);
         }
         let batches: Vec<_> = displaced
             .into_iter()
-            .filter_map(|key| self.acked.get(&key).copied())
+            .filter_map(|key| self.check.acked.get(&key).copied())
             .collect();
-        self.check_acked(&self.images.iter().collect::<Vec<_>>(), &batches)
+        self.check_acked(&self.check.images.iter().collect::<Vec<_>>(), &batches)
     }
 
     /// Invariant 1 for `batches` on `images` (the nodes with no harness-damaged headers).
@@ -138,7 +139,7 @@ impl Sim {
         }
         let none = BTreeSet::new();
         for batch in batches {
-            let excused = self.excused.get(&batch.partition).unwrap_or(&none);
+            let excused = self.check.excused.get(&batch.partition).unwrap_or(&none);
             durability::check_acked_durable(&indexes, batch, excused)
                 .map_err(|v| self.fail(v, None))?;
         }
@@ -159,7 +160,7 @@ impl Sim {
             }
             images.push(image);
         }
-        let batches: Vec<_> = self.acked.values().copied().collect();
+        let batches: Vec<_> = self.check.acked.values().copied().collect();
         self.check_acked(&images.iter().collect::<Vec<_>>(), &batches)
     }
 }

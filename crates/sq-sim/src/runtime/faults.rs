@@ -210,7 +210,7 @@ impl Sim {
         }
         // With one copy of the data, every copy is hit: those offsets may read back as corrupt.
         if self.cfg.shape.nodes == 1 {
-            let excused = self.excused.entry(b.partition).or_default();
+            let excused = self.check.excused.entry(b.partition).or_default();
             excused.extend(b.base_offset..b.base_offset + u64::from(b.count));
         }
         self.stats.corruptions += 1;
@@ -259,11 +259,15 @@ impl Sim {
         if self.cfg.shape.nodes == 1 {
             for (p, base, count) in &batches {
                 let range = *base..*base + u64::from(*count);
-                self.excused.entry(*p).or_default().extend(range.clone());
+                self.check
+                    .excused
+                    .entry(*p)
+                    .or_default()
+                    .extend(range.clone());
                 // Recovery may take the damage for a torn tail and cut it: these offsets may
                 // then be handed out again, so what was known at them is lost to the fault.
-                self.oracle.forget(*p, range);
-                self.watermarks.forget(n, *p, *base);
+                self.check.oracle.forget(*p, range);
+                self.check.watermarks.forget(n, *p, *base);
             }
         }
         self.stats.corruptions += 1;

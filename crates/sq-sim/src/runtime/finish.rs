@@ -16,10 +16,12 @@ impl Sim {
     /// Every client with an operation in flight, and when it was invoked.
     pub fn in_flight(&self) -> impl Iterator<Item = (ClientId, Time)> + '_ {
         let producers = self
+            .work
             .producers
             .iter()
             .filter_map(|p| Some((p.client(), p.in_flight_since()?)));
         let consumers = self
+            .work
             .consumers
             .iter()
             .filter_map(|c| Some((c.client(), c.in_flight_since()?)));
@@ -37,11 +39,11 @@ impl Sim {
             .iter()
             .all(|sn| sn.node.is_some() && sn.disk.quota().is_none())
             && self.net.loss == 0;
-        self.healthy_since = match (healthy, self.healthy_since) {
+        self.check.healthy_since = match (healthy, self.check.healthy_since) {
             (false, _) => None,
             (true, since) => Some(since.unwrap_or(self.now)),
         };
-        match self.healthy_since {
+        match self.check.healthy_since {
             Some(since) => self.check_settled(since, LIVENESS_BOUND),
             None => Ok(()),
         }
@@ -51,7 +53,7 @@ impl Sim {
     /// `healthy_since`, and undisturbed since the last disk error, crash or restart the
     /// simulation itself saw) to finish; `Err` names the first that has not.
     pub fn check_settled(&self, healthy_since: Time, bound: u64) -> Result<(), Box<Failure>> {
-        let healthy_since = healthy_since.max(self.last_disturbance);
+        let healthy_since = healthy_since.max(self.check.last_disturbance);
         for (client, started) in self.in_flight() {
             let due = started.max(healthy_since) + bound;
             if self.now > due {
@@ -69,7 +71,8 @@ impl Sim {
     }
 
     pub(super) fn clients_idle(&self) -> bool {
-        self.producers.iter().all(Producer::is_idle) && self.consumers.iter().all(Consumer::is_idle)
+        self.work.producers.iter().all(Producer::is_idle)
+            && self.work.consumers.iter().all(Consumer::is_idle)
     }
 
     /// Heals everything, lets the cluster settle, reads every partition back from offset 0 and
@@ -136,9 +139,14 @@ impl Sim {
         // A fault that destroyed records (excused) may have destroyed a producer's sequence
         // state with them: the node then refuses its next sequence once, definitely, and the
         // producer goes on in a new epoch. Such a producer probes once more; nobody else does.
-        if self.excused.values().any(|offsets| !offsets.is_empty()) {
+        if self
+            .check
+            .excused
+            .values()
+            .any(|offsets| !offsets.is_empty())
+        {
             for p in 0..u32::from(self.cfg.shape.producers) {
-                if matches!(self.last_outcome.get(&p), Some(Outcome::Fail(_))) {
+                if matches!(self.work.last_outcome.get(&p), Some(Outcome::Fail(_))) {
                     self.produce(p, p % partitions, 1)?;
                 }
             }
@@ -150,9 +158,9 @@ impl Sim {
         if self.nodes.iter().any(|sn| sn.refused.is_some()) {
             return Ok(());
         }
-        for p in 0..self.producers.len() {
-            let client = self.producers[p].client();
-            let last = self.last_outcome.get(&(p as u32));
+        for p in 0..self.work.producers.len() {
+            let client = self.work.producers[p].client();
+            let last = self.work.last_outcome.get(&(p as u32));
             if !matches!(last, Some(Outcome::Produced { .. })) {
                 return Err(self.failure(Violation::new(
                     Invariant::Liveness,
@@ -176,21 +184,21 @@ impl Sim {
         let mut read = 0;
         let reader = u32::from(self.cfg.shape.consumers);
         let client = u32::from(self.cfg.shape.producers) + reader;
-        self.consumers[reader as usize].seek(PartitionId(partition), 0);
-        self.consumer_next.insert((client, partition), 0);
-        self.readback = Some(ReadBack {
+        self.work.consumers[reader as usize].seek(PartitionId(partition), 0);
+        self.check.consumer_next.insert((client, partition), 0);
+        self.check.readback = Some(ReadBack {
             records: Vec::new(),
             done: false,
         });
-        while !self.readback.as_ref().is_some_and(|r| r.done) {
-            let progress = self.readback.as_ref().map_or(0, |r| r.records.len());
+        while !self.check.readback.as_ref().is_some_and(|r| r.done) {
+            let progress = self.check.readback.as_ref().map_or(0, |r| r.records.len());
             if progress > read {
                 read = progress;
                 limit = limit.max(self.now + self.cfg.settle_limit);
             }
             // Injected damage may make the node refuse to start during the read-back itself.
             if self.nodes.iter().any(|sn| sn.refused.is_some()) {
-                self.readback = None;
+                self.check.readback = None;
                 return Ok(());
             }
             if self.now >= limit {
@@ -201,22 +209,28 @@ impl Sim {
                         "the whole partition reads back once healed",
                         format!(
                             "the reader is stuck at offset {}",
-                            self.consumers[reader as usize].position(PartitionId(partition))
+                            self.work.consumers[reader as usize].position(PartitionId(partition))
                         ),
                     ),
                     None,
                 ));
             }
-            if self.consumers[reader as usize].is_idle() {
+            if self.work.consumers[reader as usize].is_idle() {
                 self.fetch(reader, partition)?;
             }
             let next = self.queue.peek_time().unwrap_or(self.now).max(self.now);
             self.run_for(next - self.now)?;
         }
-        let records = self.readback.take().map(|r| r.records).unwrap_or_default();
+        let records = self
+            .check
+            .readback
+            .take()
+            .map(|r| r.records)
+            .unwrap_or_default();
         let none = BTreeSet::new();
-        let excused = self.excused.get(&partition).unwrap_or(&none);
-        self.oracle
+        let excused = self.check.excused.get(&partition).unwrap_or(&none);
+        self.check
+            .oracle
             .final_check(partition, &records, excused)
             .map_err(|v| self.fail(v, None))
     }

@@ -11,9 +11,9 @@ impl Sim {
     pub(super) fn after_client(&mut self, c: u32) -> Result<(), Box<Failure>> {
         let p = u32::from(self.cfg.shape.producers);
         let events = if c < p {
-            self.producers[c as usize].drain_history()
+            self.work.producers[c as usize].drain_history()
         } else {
-            self.consumers[(c - p) as usize].drain_history()
+            self.work.consumers[(c - p) as usize].drain_history()
         };
         for e in events {
             self.trace.record(
@@ -24,10 +24,10 @@ impl Sim {
             );
             self.observe(c, &e).map_err(|v| self.fail(v, None))?;
             if !matches!(e.outcome, Outcome::Invoke(_)) {
-                self.last_outcome.insert(c, e.outcome.clone());
+                self.work.last_outcome.insert(c, e.outcome.clone());
             }
             if self.cfg.keep_history {
-                self.history.push(e);
+                self.work.history.push(e);
             }
         }
         Ok(())
@@ -40,10 +40,10 @@ impl Sim {
             // late reply (to a retry, or a duplicate) concerns one of its last few operations:
             // keep what the checks need to know of those, not of every operation of a long run.
             if let Some(old) = e.op.checked_sub(OPS_KEPT) {
-                self.ops.remove(&(c, old));
+                self.work.ops.remove(&(c, old));
             }
         }
-        match (&e.outcome, self.ops.get(&key).cloned()) {
+        match (&e.outcome, self.work.ops.get(&key).cloned()) {
             (
                 Outcome::Invoke(Op::Produce {
                     partition,
@@ -53,8 +53,10 @@ impl Sim {
                 }),
                 _,
             ) => {
-                self.oracle.invoke(partition.0, producer.0, *seq, records);
-                self.ops.insert(
+                self.check
+                    .oracle
+                    .invoke(partition.0, producer.0, *seq, records);
+                self.work.ops.insert(
                     key,
                     OpInfo::Produce {
                         partition: partition.0,
@@ -66,12 +68,13 @@ impl Sim {
             }
             (Outcome::Invoke(Op::Fetch { partition, offset }), _) => {
                 let expected = self
+                    .check
                     .consumer_next
                     .get(&(c, partition.0))
                     .copied()
                     .unwrap_or(0);
                 consumer::check_next_fetch(e.client, *partition, expected, *offset)?;
-                self.ops.insert(
+                self.work.ops.insert(
                     key,
                     OpInfo::Fetch {
                         partition: partition.0,
@@ -89,7 +92,7 @@ impl Sim {
                 }),
             ) => {
                 self.stats.acked += 1;
-                self.oracle.acked(producer, seq, *base_offset)?;
+                self.check.oracle.acked(producer, seq, *base_offset)?;
                 let batch = AckedBatch {
                     partition,
                     producer,
@@ -97,15 +100,15 @@ impl Sim {
                     base_offset: *base_offset,
                     count,
                 };
-                self.acked.insert((partition, *base_offset), batch);
+                self.check.acked.insert((partition, *base_offset), batch);
             }
             (Outcome::Fail(_), Some(OpInfo::Produce { producer, seq, .. })) => {
                 self.stats.failed += 1;
-                self.oracle.failed(producer, seq)?;
+                self.check.oracle.failed(producer, seq)?;
             }
             (Outcome::Info(_), Some(OpInfo::Produce { producer, seq, .. })) => {
                 self.stats.indeterminate += 1;
-                self.oracle.indeterminate(producer, seq);
+                self.check.oracle.indeterminate(producer, seq);
             }
             (Outcome::Fetched { records, .. }, Some(OpInfo::Fetch { partition, offset })) => {
                 self.stats.fetches += 1;
@@ -113,11 +116,13 @@ impl Sim {
                     .iter()
                     .map(|r| (r.offset, r.value.clone()))
                     .collect();
-                self.oracle.fetched(partition, offset, &recs)?;
+                self.check.oracle.fetched(partition, offset, &recs)?;
                 if let Some(last) = records.last() {
-                    self.consumer_next.insert((c, partition), last.offset + 1);
+                    self.check
+                        .consumer_next
+                        .insert((c, partition), last.offset + 1);
                 }
-                if let Some(rb) = self.readback.as_mut() {
+                if let Some(rb) = self.check.readback.as_mut() {
                     if c == u32::from(self.cfg.shape.producers)
                         + u32::from(self.cfg.shape.consumers)
                     {
@@ -141,17 +146,22 @@ impl Sim {
         offset: u64,
         next: u64,
     ) -> Result<(), Box<Failure>> {
-        let Some(&OpInfo::Fetch { partition, .. }) = self.ops.get(&(c, req)) else {
+        let Some(&OpInfo::Fetch { partition, .. }) = self.work.ops.get(&(c, req)) else {
             return Ok(());
         };
-        consumer::check_corrupt_excused(partition, offset, next, self.excused.get(&partition))
-            .map_err(|v| self.fail(v, None))?;
-        if let Some(rb) = self.readback.as_mut() {
+        consumer::check_corrupt_excused(
+            partition,
+            offset,
+            next,
+            self.check.excused.get(&partition),
+        )
+        .map_err(|v| self.fail(v, None))?;
+        if let Some(rb) = self.check.readback.as_mut() {
             rb.records.extend((offset..next).map(|o| (o, None)));
         }
         let p = u32::from(self.cfg.shape.producers);
-        self.consumers[(c - p) as usize].seek(PartitionId(partition), next);
-        self.consumer_next.insert((c, partition), next);
+        self.work.consumers[(c - p) as usize].seek(PartitionId(partition), next);
+        self.check.consumer_next.insert((c, partition), next);
         Ok(())
     }
 }

@@ -1,0 +1,49 @@
+//! What the checks remember, outside the world: the reference model, the checker's own images of
+//! the disks, the acked batches, the watermarks seen, what injected faults excuse, and when the
+//! cluster was last disturbed. The world feeds it; it never reaches into a node.
+
+use super::*;
+
+/// The final read-back of one partition.
+pub(super) struct ReadBack {
+    pub records: Vec<(u64, Option<Bytes>)>,
+    pub done: bool,
+}
+
+/// The checker's state.
+pub(super) struct Checker {
+    pub oracle: LogOracle,
+    /// Per (consumer, partition): the offset its next fetch must start at.
+    pub consumer_next: BTreeMap<(u32, u32), u64>,
+    /// Per partition: offsets hit by an injected corruption on every copy.
+    pub excused: BTreeMap<u32, BTreeSet<u64>>,
+    pub readback: Option<ReadBack>,
+    /// The highest watermark each node has reported per partition.
+    pub watermarks: Watermarks,
+    /// Per node: the checker's own parse of its disk's durable bytes, kept up to date.
+    pub images: Vec<DurableImage>,
+    /// Every acked batch by (partition, base offset), for invariant 1.
+    pub acked: BTreeMap<(u32, u64), AckedBatch>,
+    /// When something last happened that costs clients time; see [`Sim::disturbed`].
+    pub last_disturbance: Time,
+    /// Since when every node has been up, every disk has had room and the network has been
+    /// lossless, if that is so now.
+    pub healthy_since: Option<Time>,
+}
+
+impl Checker {
+    /// A checker for `nodes` nodes that has seen nothing yet.
+    pub fn new(nodes: usize) -> Checker {
+        Checker {
+            oracle: LogOracle::new(),
+            consumer_next: BTreeMap::new(),
+            excused: BTreeMap::new(),
+            readback: None,
+            watermarks: Watermarks::default(),
+            images: vec![DurableImage::default(); nodes],
+            acked: BTreeMap::new(),
+            last_disturbance: Time::ZERO,
+            healthy_since: Some(Time::ZERO),
+        }
+    }
+}

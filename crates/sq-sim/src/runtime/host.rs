@@ -1,0 +1,42 @@
+//! One simulated machine: a node's process (if it runs), its disk, and what the harness tracks
+//! of it (its incarnation, its wake-up, the syncs in flight, the damage injected into it).
+
+use super::*;
+
+/// A node's host.
+pub(super) struct Host {
+    pub config: NodeConfig,
+    pub disk: SimDisk,
+    pub node: Option<Node>,
+    /// Bumped at every death: nothing sent to an earlier incarnation is delivered.
+    pub incarnation: u64,
+    /// The wake-up queued for the node's next deadline, if any.
+    pub wake: Option<Time>,
+    /// Syncs the node asked for that have not completed.
+    pub syncs_in_flight: u32,
+    /// The incarnation that died on its own, kept for inspection only (it receives nothing)
+    /// while its supervisor's restart is pending: in the model's terms the node is still up.
+    pub exited: Option<Node>,
+    /// Why the node refused to start, if it did because of injected damage: it stays down.
+    pub refused: Option<String>,
+    /// Byte ranges of WAL files whose headers the harness damaged (header flips, misdirected
+    /// writes): a recovery that refuses at a frame overlapping one is excused, no other.
+    pub damaged: Vec<(String, std::ops::Range<u64>)>,
+}
+
+impl Host {
+    /// A host whose node has just started on `disk`.
+    pub fn new(config: NodeConfig, disk: SimDisk, node: Node) -> Host {
+        Host {
+            config,
+            disk,
+            node: Some(node),
+            incarnation: 0,
+            wake: None,
+            syncs_in_flight: 0,
+            exited: None,
+            refused: None,
+            damaged: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The workload: the clients, what the harness knows of their operations, and their history.
+
+use super::*;
+
+/// The clients and what they did.
+pub(super) struct Workload {
+    pub producers: Vec<Producer>,
+    /// Consumers; the last one is the harness's own reader for the final read-back.
+    pub consumers: Vec<Consumer>,
+    /// What each client's latest operations were, by (client, op): late replies are checked
+    /// against them.
+    pub ops: BTreeMap<(u32, u64), OpInfo>,
+    /// The whole history, when the run keeps it ([`SimConfig::keep_history`]).
+    pub history: Vec<HistoryEvent>,
+    /// Each client's last outcome (not invocation), by client id.
+    pub last_outcome: BTreeMap<u32, Outcome>,
+}
+
+impl Workload {
+    /// Idle clients for `cfg`'s shape: producers first, then consumers and the reader.
+    pub fn new(cfg: &SimConfig) -> Workload {
+        let p = u32::from(cfg.shape.producers);
+        Workload {
+            producers: (0..p)
+                .map(|i| Producer::new(ClientId(i), ProducerId(u64::from(i)), cfg.producer))
+                .collect(),
+            consumers: (0..=u32::from(cfg.shape.consumers))
+                .map(|j| Consumer::new(ClientId(p + j), cfg.consumer))
+                .collect(),
+            ops: BTreeMap::new(),
+            history: Vec::new(),
+            last_outcome: BTreeMap::new(),
+        }
+    }
+}
