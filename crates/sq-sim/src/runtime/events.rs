@@ -1,0 +1,310 @@
+//! The world's events: a message delivered to a node or a client, a node's wake-up, a sync
+//! completing, a client's timer, a supervisor's restart; and what a node asks for in return.
+
+use super::*;
+
+impl Sim {
+    pub(super) fn dispatch(&mut self, event: Event) -> Result<(), Box<Failure>> {
+        match event {
+            Event::Deliver {
+                from,
+                to,
+                epoch,
+                payload,
+            } => match to {
+                Addr::Node(n) => self.deliver_to_node(from, n, epoch, &payload),
+                Addr::Client(c) => self.deliver_to_client(from, c, epoch, &payload),
+            },
+            Event::NodeWake { node, incarnation } => {
+                let sn = &mut self.nodes[node as usize];
+                if sn.incarnation != incarnation || sn.node.is_none() || sn.wake != Some(self.now) {
+                    return Ok(());
+                }
+                sn.wake = None;
+                self.trace.record(
+                    self.now,
+                    What::Timer {
+                        at: Addr::Node(node),
+                        name: "wake",
+                    },
+                );
+                let mut out = std::mem::take(&mut self.node_out);
+                if let Some(n) = self.nodes[node as usize].node.as_mut() {
+                    n.handle_timeout(self.now, &mut out);
+                }
+                self.node_outputs(node, out)
+            }
+            Event::SyncDone {
+                node,
+                incarnation,
+                token,
+                file,
+                upto,
+            } => {
+                let sn = &mut self.nodes[node as usize];
+                if sn.incarnation != incarnation || sn.node.is_none() {
+                    return Ok(());
+                }
+                sn.syncs_in_flight = sn.syncs_in_flight.saturating_sub(1);
+                let result = sn.disk.sync_upto(&file, upto);
+                self.flush_disk_calls(node);
+                self.node_input(node, Input::Synced { token, result })
+            }
+            Event::ClientTimer { client } => {
+                let mut out = std::mem::take(&mut self.client_out);
+                let p = u32::from(self.cfg.shape.producers);
+                if client < p {
+                    self.work.producers[client as usize].on_timer(self.now, &mut out);
+                } else {
+                    self.work.consumers[(client - p) as usize].on_timer(self.now, &mut out);
+                }
+                self.route_client(client, &mut out);
+                self.client_out = out;
+                self.after_client(client)
+            }
+            Event::Supervise { node, incarnation } => {
+                let sn = &self.nodes[node as usize];
+                if sn.incarnation != incarnation || sn.node.is_some() || sn.exited.is_none() {
+                    return Ok(());
+                }
+                self.stats.supervised_restarts += 1;
+                self.restart(node)?;
+                self.disturbed();
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn deliver_to_node(
+        &mut self,
+        from: Addr,
+        n: u32,
+        epoch: u64,
+        payload: &Payload,
+    ) -> Result<(), Box<Failure>> {
+        let sn = &self.nodes[n as usize];
+        let dropped = if sn.node.is_none() {
+            Some("node down")
+        } else if sn.incarnation != epoch {
+            Some("connection reset: the node restarted since this was sent")
+        } else {
+            None
+        };
+        if let Some(why) = dropped {
+            self.trace.record(
+                self.now,
+                What::Drop {
+                    to: Addr::Node(n),
+                    why,
+                },
+            );
+            return Ok(());
+        }
+        self.trace.record(
+            self.now,
+            What::Deliver {
+                from,
+                to: Addr::Node(n),
+                msg: msg_of(payload),
+            },
+        );
+        let (Addr::Client(c), Payload::Request { req, request }) = (from, payload) else {
+            return Ok(());
+        };
+        let input = Input::Request {
+            from: ClientId(c),
+            req: *req,
+            request: request.clone(),
+        };
+        self.node_input(n, input)
+    }
+
+    pub(super) fn node_input(&mut self, n: u32, input: Input) -> Result<(), Box<Failure>> {
+        let mut out = std::mem::take(&mut self.node_out);
+        let sn = &mut self.nodes[n as usize];
+        if let Some(node) = sn.node.as_mut() {
+            node.handle(self.now, input, &mut sn.disk, &mut out);
+        }
+        self.flush_disk_calls(n);
+        self.excuse_misdirected(n);
+        if let Some(kind) = self.nodes[n as usize].disk.take_death() {
+            // The process died at a disk call inside this input: nothing it did after that call
+            // happened. The node sends its replies only after its disk calls, so dropping this
+            // input's outputs drops nothing sent before the death.
+            out.clear();
+            self.node_out = out;
+            return self.died_on_its_own(n, kind, "its disk died mid-operation".into());
+        }
+        self.node_outputs(n, out)
+    }
+
+    /// Carries out what node `n` asked for, checking every reply before it leaves, then queues
+    /// a wake-up for the node's next deadline.
+    pub(super) fn node_outputs(
+        &mut self,
+        n: u32,
+        mut out: Vec<Output>,
+    ) -> Result<(), Box<Failure>> {
+        let mut result = Ok(());
+        for o in out.drain(..) {
+            match o {
+                Output::Sync { token, file } => {
+                    let (min, max) = self.cfg.sync_latency;
+                    let at = self.now + self.rng.between(min, max);
+                    let sn = &mut self.nodes[n as usize];
+                    sn.syncs_in_flight += 1;
+                    let incarnation = sn.incarnation;
+                    let upto = sn.disk.cached(&file).map_or(0, <[u8]>::len);
+                    self.queue.push(
+                        at,
+                        Event::SyncDone {
+                            node: n,
+                            incarnation,
+                            token,
+                            file,
+                            upto,
+                        },
+                    );
+                }
+                Output::Reply { to, req, reply } => {
+                    if result.is_ok() {
+                        result = self.check_reply(n, to.0, req, &reply);
+                    }
+                    if let (Ok(()), Reply::Fetch(Ok(ok)), Some(OpInfo::Fetch { partition, .. })) =
+                        (&result, &reply, self.work.ops.get(&(to.0, req)))
+                    {
+                        result = self
+                            .check
+                            .watermarks
+                            .observe(n, *partition, ok.high_watermark)
+                            .map_err(|v| self.fail(v, Some(n)));
+                    }
+                    let payload = Payload::Reply { req, reply };
+                    self.send(Addr::Node(n), Addr::Client(to.0), payload);
+                }
+            }
+        }
+        self.node_out = out;
+        self.schedule_wake(n);
+        result?;
+        self.supervise(n)
+    }
+
+    /// Queues a wake-up at node `n`'s next deadline unless one is queued for then already.
+    pub(super) fn schedule_wake(&mut self, n: u32) {
+        let sn = &mut self.nodes[n as usize];
+        let next = sn.node.as_ref().and_then(Node::poll_timeout);
+        if next != sn.wake {
+            sn.wake = next;
+            if let Some(at) = next {
+                let at = at.max(self.now);
+                sn.wake = Some(at);
+                let incarnation = sn.incarnation;
+                self.queue.push(
+                    at,
+                    Event::NodeWake {
+                        node: n,
+                        incarnation,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(super) fn deliver_to_client(
+        &mut self,
+        from: Addr,
+        c: u32,
+        _epoch: u64,
+        payload: &Payload,
+    ) -> Result<(), Box<Failure>> {
+        // A reply already sent arrives even if its sender died since: it was on the wire. (Only
+        // what is sent to a dead incarnation is lost; a dead one sends nothing.) So `_epoch`,
+        // the sender's incarnation, does not matter here.
+        self.trace.record(
+            self.now,
+            What::Deliver {
+                from,
+                to: Addr::Client(c),
+                msg: msg_of(payload),
+            },
+        );
+        let Payload::Reply { req, reply } = payload else {
+            return Ok(());
+        };
+        let p = u32::from(self.cfg.shape.producers);
+        if c < p {
+            match reply {
+                Reply::Produce(Err(ProduceError::StorageFull)) => self.stats.storage_full += 1,
+                Reply::Produce(Err(ProduceError::DiskFull)) => self.stats.disk_full += 1,
+                _ => {}
+            }
+            self.work.producers[c as usize].on_reply(self.now, *req, reply.clone());
+        } else if let Some(FetchError::Corrupt { offset, next }) =
+            self.work.consumers[(c - p) as usize].on_reply(self.now, *req, reply.clone())
+        {
+            self.skip_corrupt(c, *req, offset, next)?;
+        }
+        self.after_client(c)
+    }
+
+    pub(super) fn route_client(&mut self, client: u32, out: &mut Vec<ClientOutput>) {
+        for o in out.drain(..) {
+            match o {
+                ClientOutput::Send { req, request } => self.send(
+                    Addr::Client(client),
+                    Addr::Node(0),
+                    Payload::Request { req, request },
+                ),
+                ClientOutput::SetTimer { at } => self.queue.push(at, Event::ClientTimer { client }),
+            }
+        }
+    }
+
+    pub(super) fn send(&mut self, from: Addr, to: Addr, payload: Payload) {
+        let fate = self.net.transmit(&mut self.rng, self.now, from, to);
+        let copies = match fate {
+            Fate::Delivered(_, Some(_)) => 2,
+            Fate::Delivered(_, None) => 1,
+            Fate::Lost | Fate::Blocked => 0,
+        };
+        self.trace.record(
+            self.now,
+            What::Send {
+                from,
+                to,
+                msg: msg_of(&payload),
+                copies,
+            },
+        );
+        if let Fate::Delivered(first, second) = fate {
+            // A connection lives as long as the node's process: tag each message with the
+            // incarnation of the node at either end.
+            let epoch = match (from, to) {
+                (_, Addr::Node(n)) | (Addr::Node(n), _) => self.nodes[n as usize].incarnation,
+                (Addr::Client(_), Addr::Client(_)) => 0,
+            };
+            let payload = std::rc::Rc::new(payload);
+            if let Some(at) = second {
+                self.queue.push(
+                    at,
+                    Event::Deliver {
+                        from,
+                        to,
+                        epoch,
+                        payload: payload.clone(),
+                    },
+                );
+            }
+            self.queue.push(
+                first,
+                Event::Deliver {
+                    from,
+                    to,
+                    epoch,
+                    payload,
+                },
+            );
+        }
+    }
+}
