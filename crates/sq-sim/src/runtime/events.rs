@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How many times a node may be woken at one instant before it counts as spinning.
+const MAX_WAKES_AT_ONE_INSTANT: u32 = 1000;
+
 impl Sim {
     pub(super) fn dispatch(&mut self, event: Event) -> Result<(), Box<Failure>> {
         match event {
@@ -21,6 +24,24 @@ impl Sim {
                     return Ok(());
                 }
                 sn.wake = None;
+                // A node that wants to be woken again and again without time passing would
+                // spin the simulator forever: that is a stuck node, reported, not a hang.
+                sn.spin = match sn.spin {
+                    (at, k) if at == self.now => (at, k + 1),
+                    _ => (self.now, 1),
+                };
+                let spins = sn.spin.1;
+                if spins > MAX_WAKES_AT_ONE_INSTANT {
+                    return Err(self.fail(
+                        Violation::new(
+                            Invariant::Liveness,
+                            format!("n{node}'s deadlines"),
+                            "time passes between the wake-ups a node asks for",
+                            format!("{spins} wake-ups at {} with nothing to do", self.now),
+                        ),
+                        Some(node),
+                    ));
+                }
                 self.trace.record(
                     self.now,
                     What::Timer {

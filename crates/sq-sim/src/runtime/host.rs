@@ -14,6 +14,9 @@ pub(super) struct Host {
     pub wake: Option<Time>,
     /// Syncs the node asked for that have not completed.
     pub syncs_in_flight: u32,
+    /// The instant of the node's last wake-up and how many it had then (a spinning node asks
+    /// again and again without time passing).
+    pub spin: (Time, u32),
     /// The incarnation that died on its own, kept for inspection only (it receives nothing)
     /// while its supervisor's restart is pending: in the model's terms the node is still up.
     pub exited: Option<Node>,
@@ -34,6 +37,7 @@ impl Host {
             incarnation: 0,
             wake: None,
             syncs_in_flight: 0,
+            spin: (Time::ZERO, 0),
             exited: None,
             refused: None,
             damaged: Vec::new(),
