@@ -98,8 +98,10 @@ impl SimConfig {
             // rolls, the end of the dedup window, the fetch cap, the batch cap.
             segment_bytes: 256 + rng.below(4096),
             sync_latency: {
+                // Real fsyncs take from tens of microseconds to several milliseconds; a long
+                // one leaves room for a crash while it is in flight.
                 let min = rng.between(20, 400) * Time::MICRO;
-                (min, min + rng.between(10, 2000) * Time::MICRO)
+                (min, min + rng.between(10, 6000) * Time::MICRO)
             },
             flush_delay: rng.between(50, 2000) * Time::MICRO,
             dedup_window: rng.between(1, 8) as usize,

@@ -4,7 +4,8 @@ use super::*;
 
 /// How long a healthy, undisturbed cluster may take to answer an operation: a client's retry
 /// interval (20 ms), then two network trips (at most 3.5 ms each), a group-commit delay (at
-/// most 2 ms) and a sync (at most 2.4 ms), with room to spare.
+/// most 2 ms) and up to two syncs (at most 6.4 ms each: an append that arrives while a sync is
+/// in flight waits for the next one), with room to spare.
 pub const LIVENESS_BOUND: u64 = 60 * Time::MILLI;
 
 impl Sim {
