@@ -39,15 +39,17 @@ pub enum Transition {
         seed: u16,
     },
     /// The node's process dies: memory lost. The page cache survives, so its restart reads back
-    /// every byte it wrote, synced or not (unsynced bytes are still not durable).
+    /// every byte it wrote, synced or not (unsynced bytes are still not durable). With an odd
+    /// seed it dies once it has a sync in flight (within 5 ms), between a write and its sync.
     Crash {
         /// Which node.
         node: u8,
-        /// Randomness for this transition.
+        /// Randomness for this transition; odd: wait for a sync in flight.
         seed: u16,
     },
     /// The node's machine loses power: the process dies, and per file the unsynced bytes are
-    /// lost, kept or torn. The node is down until restarted, as after a crash.
+    /// lost, kept or torn. The node is down until restarted, as after a crash. With an odd seed
+    /// it happens once the node has a sync in flight (within 5 ms).
     PowerLoss {
         /// Which node.
         node: u8,

@@ -398,8 +398,14 @@ impl Sim {
                 ..
             } => self.fetch(u32::from(consumer), u32::from(partition))?,
             Transition::Run { ms, .. } => self.run_for(u64::from(ms) * Time::MILLI)?,
-            Transition::Crash { node, .. } => self.crash(u32::from(node), CrashKind::Process),
-            Transition::PowerLoss { node, .. } => self.crash(u32::from(node), CrashKind::Power),
+            Transition::Crash { node, seed } => {
+                self.await_sync(u32::from(node), seed)?;
+                self.crash(u32::from(node), CrashKind::Process);
+            }
+            Transition::PowerLoss { node, seed } => {
+                self.await_sync(u32::from(node), seed)?;
+                self.crash(u32::from(node), CrashKind::Power);
+            }
             Transition::CrashDuring {
                 node, calls, power, ..
             } => {
@@ -478,6 +484,24 @@ impl Sim {
         self.check_watermarks()?;
         self.refresh_images()?;
         self.check_liveness()
+    }
+
+    /// With an odd `seed`, lets time run (at most 5 ms) until node `n` has a sync in flight,
+    /// so that the crash that follows lands between a write and its sync completing: a crash
+    /// at a transition's boundary rarely does.
+    fn await_sync(&mut self, n: u32, seed: u16) -> Result<(), Box<Failure>> {
+        if seed.is_multiple_of(2) || self.nodes[n as usize].node.is_none() {
+            return Ok(());
+        }
+        let deadline = self.now + 5 * Time::MILLI;
+        while self.nodes[n as usize].syncs_in_flight == 0 {
+            let Some((at, event)) = self.queue.pop_until(deadline) else {
+                break;
+            };
+            self.now = at;
+            self.dispatch(event)?;
+        }
+        Ok(())
     }
 
     fn fault(&mut self, what: String) {
