@@ -7,7 +7,9 @@ use std::path::Path;
 
 #[test]
 fn every_saved_counterexample_now_passes() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../seeds/regressions");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    let dir = root.join("seeds/regressions");
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -28,7 +30,13 @@ fn every_saved_counterexample_now_passes() {
             "{}: a transition does not fit the cluster",
             path.display()
         );
-        let cfg = script_config(&path.display().to_string(), seed);
+        // Printed relative to the workspace, as a user there types it.
+        let shown = path
+            .strip_prefix(&root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let cfg = script_config(&shown, seed);
         let mut sim = Sim::new(cfg);
         if let Err(f) = sim.run_script(&file.transitions) {
             panic!("\n{f}");
