@@ -588,3 +588,20 @@ fn only_canonical_segment_names_are_segments() {
         assert!(!is_segment_file(name), "{name}");
     }
 }
+
+/// A torn tail that happens to hold the frame magic (but no valid header after it) is still a
+/// torn tail: recovery cuts it; it refuses only where a whole valid header follows.
+#[test]
+fn a_torn_tail_holding_the_frame_magic_is_cut() {
+    let (mut disk, _) = three_synced_entries();
+    let file = "wal-00000000000000000001.log";
+    let mut garbage = vec![0xAB; 7];
+    garbage.extend_from_slice(&sq_core::codec::FRAME_MAGIC.to_le_bytes());
+    garbage.extend_from_slice(&[0xCD; 90]);
+    disk.append(file, &garbage).expect("room");
+    let (wal, report) = Wal::open(&mut disk, CONFIG).expect("a torn tail is recoverable");
+    assert_eq!(
+        (wal.last_index(), report.truncated_bytes),
+        (3, garbage.len() as u64)
+    );
+}
