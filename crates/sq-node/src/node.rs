@@ -100,6 +100,17 @@ struct Waiter {
     reply: Result<ProduceOk, ProduceError>,
 }
 
+/// Tells every producer in `waiters` that its outcome is unknown: `StorageFailed(why)`.
+fn answer_failed(waiters: BTreeMap<u64, Vec<Waiter>>, why: &str, out: &mut Vec<Output>) {
+    for w in waiters.into_values().flatten() {
+        out.push(Output::Reply {
+            to: w.to,
+            req: w.req,
+            reply: Reply::Produce(Err(ProduceError::StorageFailed(why.to_string()))),
+        });
+    }
+}
+
 /// The sync in flight: its token and the last index it covers.
 #[derive(Clone, Copy, Debug)]
 struct InFlightSync {
@@ -464,15 +475,8 @@ impl Node {
                 out,
             );
         }
-        for (_, waiters) in self.waiters.split_off(&(keep + 1)) {
-            for w in waiters {
-                out.push(Output::Reply {
-                    to: w.to,
-                    req: w.req,
-                    reply: Reply::Produce(Err(ProduceError::StorageFailed(why.clone()))),
-                });
-            }
-        }
+        let lost = self.waiters.split_off(&(keep + 1));
+        answer_failed(lost, &why, out);
         self.timers.stop(Timer::Flush);
         if let Err(e) = self.rebuild() {
             self.fail(format!("{why}; rebuilding after it failed: {e}"), out);
@@ -507,15 +511,7 @@ impl Node {
     /// Fail-stop: after a disk error the node's memory may not match its disk, so it answers
     /// nothing more until it is restarted and recovers.
     fn fail(&mut self, why: String, out: &mut Vec<Output>) {
-        for (_, waiters) in std::mem::take(&mut self.waiters) {
-            for w in waiters {
-                out.push(Output::Reply {
-                    to: w.to,
-                    req: w.req,
-                    reply: Reply::Produce(Err(ProduceError::StorageFailed(why.clone()))),
-                });
-            }
-        }
+        answer_failed(std::mem::take(&mut self.waiters), &why, out);
         self.timers = TimerTable::default();
         self.failed = Some(why);
     }

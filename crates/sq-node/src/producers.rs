@@ -221,6 +221,14 @@ mod tests {
         }
     }
 
+    /// The header of a refusal entry for (`epoch`, `seq`): its reason in `count`.
+    fn refusal(epoch: u32, seq: u64, reason: RefusalReason) -> BatchMeta {
+        BatchMeta {
+            count: reason as u32,
+            ..meta(epoch, seq)
+        }
+    }
+
     const P: ProducerId = ProducerId(7);
 
     #[test]
@@ -265,11 +273,11 @@ mod tests {
             t.check(P, 0, 0, 0),
             Verdict::Reject(ProduceError::StaleSequence { .. })
         ));
-        let refusal = BatchMeta {
-            count: RefusalReason::StorageFull as u32,
-            ..meta(0, 2)
-        };
-        t.apply(EntryKind::Refusal, &refusal, 3);
+        t.apply(
+            EntryKind::Refusal,
+            &refusal(0, 2, RefusalReason::StorageFull),
+            3,
+        );
         assert!(matches!(
             t.check(P, 0, 2, 0),
             Verdict::Refused { index: 3, .. }
@@ -279,10 +287,6 @@ mod tests {
     #[test]
     fn refusals_stay_refused_and_fence() {
         let mut t = ProducerTable::new(4);
-        let refusal = |epoch, seq, reason: RefusalReason| BatchMeta {
-            count: reason as u32,
-            ..meta(epoch, seq)
-        };
         t.apply(EntryKind::Batch, &meta(0, 0), 1);
         t.apply(
             EntryKind::Refusal,

@@ -134,7 +134,6 @@ pub struct SimDisk {
     quota: Option<u64>,
     used: u64,
     calls: Vec<DiskCall>,
-    rewrites: u64,
     fail_next: Option<IoFault>,
     /// Calls left before the disk dies, and how the process dies then.
     countdown: Option<(u32, CrashKind)>,
@@ -163,13 +162,6 @@ impl SimDisk {
     /// Bytes held in the page cache, synced or not.
     pub fn used(&self) -> u64 {
         self.used
-    }
-
-    /// How many times durable bytes were changed other than by growing: truncate, delete,
-    /// rename, bit flip, power loss, a sync that rewrote bytes. While it stands still, what was
-    /// durable is still durable, byte for byte.
-    pub fn rewrites(&self) -> u64 {
-        self.rewrites
     }
 
     /// Takes the files whose durable bytes changed since the last call: `false` if they only
@@ -329,7 +321,6 @@ impl SimDisk {
             f.data = left.clone();
             f.durable = left;
             f.clean = f.data.len();
-            self.rewrites += 1;
         }
         lost
     }
@@ -346,7 +337,6 @@ impl SimDisk {
             Some(f) if pos < f.clean => {
                 f.data[pos] ^= 1 << (bit % 8);
                 f.durable[pos] ^= 1 << (bit % 8);
-                self.rewrites += 1;
                 self.note(file, true);
                 true
             }
@@ -448,9 +438,6 @@ impl SimDisk {
         let grown = f.pending() > 0;
         f.sync_upto(upto);
         let len = f.data.len() as u64;
-        if rewritten {
-            self.rewrites += 1;
-        }
         if rewritten || grown {
             self.note(file, rewritten);
         }
@@ -560,7 +547,6 @@ impl Disk for SimDisk {
         f.durable.truncate(len);
         f.clean = f.clean.min(len);
         self.used -= cut;
-        self.rewrites += 1;
         self.note(file, true);
         self.log("truncate", file, len as u64, cut, None);
         Ok(())
@@ -570,7 +556,6 @@ impl Disk for SimDisk {
         self.tick("delete", file)?;
         let f = self.files.remove(file).ok_or_else(|| not_found(file))?;
         self.used -= f.data.len() as u64;
-        self.rewrites += 1;
         self.note(file, true);
         self.log("delete", file, 0, f.data.len() as u64, None);
         Ok(())
@@ -579,7 +564,6 @@ impl Disk for SimDisk {
     fn rename(&mut self, from: &str, to: &str) -> Result<(), DiskError> {
         self.tick("rename", from)?;
         let f = self.files.remove(from).ok_or_else(|| not_found(from))?;
-        self.rewrites += 1;
         if let Some(old) = self.files.insert(to.to_string(), f) {
             self.used -= old.data.len() as u64;
         }

@@ -16,6 +16,7 @@ pub mod rng;
 pub mod runtime;
 pub mod scenarios;
 pub mod swarm;
+pub mod text;
 pub mod trace;
 
 pub use failure::Failure;

@@ -176,6 +176,13 @@ enum Payload {
     Reply { req: u64, reply: Reply },
 }
 
+/// A message on the wire: what it carries, and its description for the trace, made once when
+/// it is sent and shared by every copy delivered.
+struct Envelope {
+    payload: Payload,
+    msg: Msg,
+}
+
 enum Event {
     /// `epoch`: the incarnation of the node at either end when sent. A restarted node has new
     /// connections, so nothing sent to or by its previous incarnation is delivered.
@@ -183,7 +190,7 @@ enum Event {
         from: Addr,
         to: Addr,
         epoch: u64,
-        payload: std::rc::Rc<Payload>,
+        envelope: std::rc::Rc<Envelope>,
     },
     /// The node's next deadline (as it was when queued).
     NodeWake {
@@ -494,13 +501,7 @@ impl Sim {
             return Ok(());
         }
         let deadline = self.now + 5 * Time::MILLI;
-        while self.nodes[n as usize].syncs_in_flight == 0 {
-            let Some((at, event)) = self.queue.pop_until(deadline) else {
-                break;
-            };
-            self.now = at;
-            self.dispatch(event)?;
-        }
+        while self.nodes[n as usize].syncs_in_flight == 0 && self.step(deadline)? {}
         Ok(())
     }
 
@@ -542,12 +543,19 @@ impl Sim {
     /// Runs the event loop for `duration` ns of simulated time.
     pub fn run_for(&mut self, duration: u64) -> Result<(), Box<Failure>> {
         let deadline = self.now + duration;
-        while let Some((at, event)) = self.queue.pop_until(deadline) {
-            self.now = at;
-            self.dispatch(event)?;
-        }
+        while self.step(deadline)? {}
         self.now = deadline;
         Ok(())
+    }
+
+    /// Handles the next event due by `deadline`; `false` if there is none.
+    fn step(&mut self, deadline: Time) -> Result<bool, Box<Failure>> {
+        let Some((at, event)) = self.queue.pop_until(deadline) else {
+            return Ok(false);
+        };
+        self.now = at;
+        self.dispatch(event)?;
+        Ok(true)
     }
 
     /// Runs a whole script, then heals and checks the end state.

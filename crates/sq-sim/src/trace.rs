@@ -11,9 +11,15 @@ use std::hash::{Hash, Hasher};
 
 /// What a message said: the one-line description the protocol type gives of itself
 /// (`Display` of `sq_core::Request` and `sq_core::Reply`), so there is one description of each.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Msg(pub String);
+/// Shared by the send and every delivery of one message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Msg(pub std::rc::Rc<str>);
+
+impl Serialize for Msg {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 impl fmt::Display for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -101,6 +101,20 @@ fn first_stderr_line(out: &Output) -> (String, usize) {
     (first, stderr.lines().count())
 }
 
+/// Runs `sq-sim args`, asserts it exits 2 with exactly one stderr line starting `error: `, and
+/// returns its output.
+fn assert_one_line_error(args: &[&str]) -> Output {
+    let out = sq_sim(args);
+    let (first, lines) = first_stderr_line(&out);
+    assert_eq!(
+        (out.status.code(), lines),
+        (Some(2), 1),
+        "{args:?}: {first}"
+    );
+    assert!(first.starts_with("error: "), "{args:?}: {first}");
+    out
+}
+
 #[test]
 fn no_command_is_a_one_line_error() {
     let out = sq_sim(&[]);
@@ -135,14 +149,7 @@ fn numbers_are_digits_only() {
         vec!["swarm", "--start", "+1", "--seeds", "1"],
         vec!["bench", "--rounds", "+1"],
     ] {
-        let out = sq_sim(&args);
-        let (first, lines) = first_stderr_line(&out);
-        assert_eq!(
-            (out.status.code(), lines),
-            (Some(2), 1),
-            "{args:?}: {first}"
-        );
-        assert!(first.starts_with("error: "), "{args:?}: {first}");
+        assert_one_line_error(&args);
     }
     let out = sq_sim(&["run", "--scenario", "S01", "--seeds-file", &seeds]);
     assert_eq!(
@@ -205,14 +212,7 @@ fn swarm_runs_exactly_the_seeds_asked_for() {
         vec!["swarm", "--start", "2", "--seeds", &max],
         vec!["swarm", "--seeds", "0"],
     ] {
-        let out = sq_sim(&args);
-        let (first, lines) = first_stderr_line(&out);
-        assert_eq!(
-            (out.status.code(), lines),
-            (Some(2), 1),
-            "{args:?}: {first}"
-        );
-        assert!(first.starts_with("error: "), "{args:?}: {first}");
+        let out = assert_one_line_error(&args);
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     let out = sq_sim(&["swarm", "--start", &max, "--seeds", "2"]);

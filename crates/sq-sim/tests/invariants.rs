@@ -9,9 +9,9 @@ use sq_core::{ClientId, NodeId, PartitionId, ProduceRequest, ProducerId, Request
 use sq_model::{ClusterShape, Invariant, LogOracle, Transition, Violation};
 use sq_node::{Input, Node, NodeConfig};
 use sq_sim::disk::SimDisk;
-use sq_sim::invariants::durability::{check_acked_durable, check_contiguous, AckedBatch};
+use sq_sim::invariants::durability::{check_acked_durable, AckedBatch};
 use sq_sim::invariants::durable_image::DurableImage;
-use sq_sim::invariants::{image, served};
+use sq_sim::invariants::served;
 use sq_sim::{Sim, SimConfig};
 use sq_storage::Disk;
 use std::collections::BTreeSet;
@@ -98,8 +98,8 @@ fn disk_with_batches(batches: &[(u64, u32)]) -> SimDisk {
 
 #[test]
 fn a_gap_in_the_durable_log_fires_invariant_2() {
-    let frames = image::scan(&disk_with_batches(&[(0, 2), (5, 1)]));
-    let err = check_contiguous(0, &frames, 1).unwrap_err();
+    let image = DurableImage::full(&disk_with_batches(&[(0, 2), (5, 1)]));
+    let err = image.check_contiguous(0, &image.files(), 1).unwrap_err();
     assert_eq!(
         (err.invariant, err.expected.as_str(), err.actual.as_str()),
         (
@@ -108,10 +108,8 @@ fn a_gap_in_the_durable_log_fires_invariant_2() {
             "a batch starting at offset 5"
         )
     );
-    assert_eq!(
-        check_contiguous(0, &image::scan(&disk_with_batches(&[(0, 2), (2, 1)])), 1),
-        Ok(())
-    );
+    let image = DurableImage::full(&disk_with_batches(&[(0, 2), (2, 1)]));
+    assert_eq!(image.check_contiguous(0, &image.files(), 1), Ok(()));
 }
 
 /// The incremental image: a file that grows is parsed from where it stopped, and a gap in what
@@ -163,11 +161,8 @@ fn a_gap_found_by_the_incremental_image_fires_invariant_2() {
     );
 }
 
-/// An acked batch destroyed behind the node's back is caught after the very next transition,
-/// by the incremental image (the file it lay in was rewritten), not only at the end.
-#[test]
-fn a_rewritten_file_that_held_an_acked_batch_fires_invariant_1_at_once() {
-    let mut sim = Sim::new(SimConfig::new(ClusterShape::SINGLE_NODE, 7));
+/// Transitions 0 and 1: producer 0 sends two records to partition 0, and they are acked.
+fn ack_one_batch(sim: &mut Sim) {
     let script = [
         Transition::Produce {
             producer: 0,
@@ -181,6 +176,14 @@ fn a_rewritten_file_that_held_an_acked_batch_fires_invariant_1_at_once() {
         sim.apply(i, t).expect("a healthy run");
     }
     assert_eq!(sim.stats().acked, 1);
+}
+
+/// An acked batch destroyed behind the node's back is caught after the very next transition,
+/// by the incremental image (the file it lay in was rewritten), not only at the end.
+#[test]
+fn a_rewritten_file_that_held_an_acked_batch_fires_invariant_1_at_once() {
+    let mut sim = Sim::new(SimConfig::new(ClusterShape::SINGLE_NODE, 7));
+    ack_one_batch(&mut sim);
     sim.disk_mut(0)
         .truncate("wal-00000000000000000001.log", 0)
         .expect("doctor the disk");
@@ -193,8 +196,8 @@ fn a_rewritten_file_that_held_an_acked_batch_fires_invariant_1_at_once() {
 
 #[test]
 fn an_acked_batch_missing_from_the_image_fires_invariant_1() {
-    let index = image::index(&image::scan(&disk_with_batches(&[(0, 2)])));
-    let images = vec![&index];
+    let image = DurableImage::full(&disk_with_batches(&[(0, 2)]));
+    let images = vec![image.batches()];
     let acked = |base_offset, seq| AckedBatch {
         partition: 0,
         producer: 1,
@@ -292,19 +295,7 @@ fn a_doctored_disk_gives_the_full_diagnostic() {
     cfg.label = "doctored case · seed 7".into();
     cfg.replay = "cargo run --release -p sq-sim -- run --scenario S04 --seed 7 --trace".into();
     let mut sim = Sim::new(cfg);
-    let script = [
-        Transition::Produce {
-            producer: 0,
-            partition: 0,
-            records: 2,
-            seed: 1,
-        },
-        Transition::Run { ms: 30, seed: 2 },
-    ];
-    for (i, t) in script.iter().enumerate() {
-        sim.apply(i, t).expect("a healthy run");
-    }
-    assert_eq!(sim.stats().acked, 1);
+    ack_one_batch(&mut sim);
     let segment = "wal-00000000000000000001.log";
     sim.disk_mut(0)
         .truncate(segment, 0)

@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 use sq_model::ClusterShape;
 use sq_sim::scenarios::{self, Scenario};
+use sq_sim::text::{self, escaped, push_escaped, ECHO};
 use sq_sim::trace::{TraceEvent, TraceSink};
 use sq_sim::{bench, Failure, RunReport, Sim, SimConfig};
 use std::io::Write;
@@ -104,13 +105,15 @@ enum Command {
     },
 }
 
-/// A number as the command line takes it: ASCII digits only. Rust's integer parsers also take a
-/// leading `+`, and `+5` is not a seed anyone means to type.
+/// A number as the command line takes it: ASCII digits only ([`text::digits`]).
 fn digits(s: &str) -> Result<u64, String> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("expected a number written in the digits 0-9 only".into());
-    }
-    s.parse().map_err(|_| format!("more than {}", u64::MAX))
+    text::digits(s).ok_or_else(|| {
+        if s.bytes().all(|b| b.is_ascii_digit()) && !s.is_empty() {
+            format!("more than {}", u64::MAX)
+        } else {
+            "expected a number written in the digits 0-9 only".into()
+        }
+    })
 }
 
 /// [`digits`], at least 1: zero seeds would report "ok" over nothing.
@@ -183,44 +186,8 @@ fn summary(run: Value, result: &Result<RunReport, Box<Failure>>) -> Value {
     json!({ "summary": fields })
 }
 
-/// The most characters of one piece of input (a path, a line, a word) that an error echoes.
-const ECHO: usize = 80;
-
 /// The longest error line, in characters.
 const MAX_LINE: usize = 400;
-
-/// Whether `c` must not reach a terminal as it is: control characters (a newline would make two
-/// error lines of one, an escape sequence would repaint the screen) and Unicode's line
-/// separators and bidirectional overrides.
-fn unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// `c` as it may be printed: itself, or escaped (`\n`, `\u{1b}`) if it is unsafe.
-fn escaped(c: char) -> String {
-    if unsafe_char(c) {
-        c.escape_default().collect()
-    } else {
-        c.to_string()
-    }
-}
-
-/// Appends `chars` to `out`, escaped, but stops before more than `max` characters would be
-/// appended, and then appends `…`.
-fn push_escaped(out: &mut String, chars: &[char], max: usize) {
-    let mut room = max;
-    for &c in chars {
-        let piece = escaped(c);
-        let len = piece.chars().count();
-        if len > room {
-            out.push('…');
-            return;
-        }
-        room -= len;
-        out.push_str(&piece);
-    }
-}
 
 /// Makes `msg` one line fit to print: unsafe characters escaped, every quoted piece (between
 /// backticks, as the parsers quote input, or single quotes, as clap does) cut to [`ECHO`]

@@ -1,7 +1,7 @@
-//! Invariants 1 and 2 on the durable image: every acked batch is synced on a majority of WALs,
-//! and each partition's durable batches are contiguous from offset 0.
+//! Invariant 1 on the durable images: every acked batch is synced on a majority of WALs.
+//! (Invariant 2, contiguity, is checked by [`super::durable_image::DurableImage`].)
 
-use super::image::{batches_of, BatchIndex, ImageFrame};
+use super::image::BatchIndex;
 use sq_model::{Invariant, Violation};
 use std::collections::BTreeSet;
 
@@ -18,33 +18,6 @@ pub struct AckedBatch {
     pub base_offset: u64,
     /// Records.
     pub count: u32,
-}
-
-/// Invariant 2: on one node's durable image, each partition's batches follow on from offset 0.
-pub fn check_contiguous(
-    node: u32,
-    frames: &[ImageFrame],
-    partitions: u32,
-) -> Result<(), Violation> {
-    for p in 0..partitions {
-        let mut next = 0u64;
-        for f in batches_of(frames, p) {
-            let b = f.header.batch;
-            if b.base_offset != next {
-                return Err(Violation::new(
-                    Invariant::Contiguous,
-                    format!(
-                        "partition {p} in n{node}'s durable WAL ({}@{})",
-                        f.file, f.pos
-                    ),
-                    format!("a batch starting at offset {next}"),
-                    format!("a batch starting at offset {}", b.base_offset),
-                ));
-            }
-            next = b.base_offset + u64::from(b.count);
-        }
-    }
-    Ok(())
 }
 
 /// Invariant 1: `batch` is in the durable image of a majority of `images` (one per node). A copy

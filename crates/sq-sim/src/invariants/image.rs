@@ -2,7 +2,7 @@
 //! the frame codec: independent of the node's own recovery code.
 
 use crate::disk::SimDisk;
-use sq_core::codec::{self, EntryKind, FrameHeader, HEADER_LEN};
+use sq_core::codec::{self, FrameHeader, HEADER_LEN};
 use sq_storage::wal::is_segment_file;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,8 +20,8 @@ pub struct ImageFrame {
     pub intact: bool,
 }
 
-/// Every frame of every WAL segment in the synced bytes of `disk`, in log order. A segment's scan
-/// stops at the first frame that is unreadable or cut short (a torn tail awaiting recovery).
+/// Every whole frame of every WAL segment in the synced bytes of `disk`, in log order (a torn
+/// tail awaiting recovery is left out; see [`frames_from`] for what follows damage).
 pub fn scan(disk: &SimDisk) -> Vec<ImageFrame> {
     let mut frames = Vec::new();
     for file in disk.file_names().filter(|f| is_segment_file(f)) {
@@ -29,19 +29,13 @@ pub fn scan(disk: &SimDisk) -> Vec<ImageFrame> {
             continue;
         };
         let name: Rc<str> = Rc::from(file);
-        let mut pos = 0;
-        while let Ok(header) = codec::decode_header(&bytes[pos..]) {
-            if bytes.len() - pos < header.frame_len() {
-                break;
-            }
-            let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
+        for (pos, header) in frames_from(bytes, 0).0 {
             frames.push(ImageFrame {
                 file: name.clone(),
                 pos,
+                intact: codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok(),
                 header,
-                intact,
             });
-            pos += header.frame_len();
         }
     }
     frames
@@ -75,26 +69,5 @@ pub fn frames_from(bytes: &[u8], from: usize) -> (Vec<(usize, FrameHeader)>, usi
     (out, pos)
 }
 
-/// The batch frames of `partition`, in log order.
-pub fn batches_of(frames: &[ImageFrame], partition: u32) -> impl Iterator<Item = &ImageFrame> {
-    frames
-        .iter()
-        .filter(move |f| f.header.kind == EntryKind::Batch && f.header.batch.partition == partition)
-}
-
 /// A node's durable batches by (partition, base offset).
 pub type BatchIndex = BTreeMap<(u32, u64), ImageFrame>;
-
-/// Indexes the batch frames of an image by (partition, base offset).
-pub fn index(frames: &[ImageFrame]) -> BatchIndex {
-    frames
-        .iter()
-        .filter(|f| f.header.kind == EntryKind::Batch)
-        .map(|f| {
-            (
-                (f.header.batch.partition, f.header.batch.base_offset),
-                f.clone(),
-            )
-        })
-        .collect()
-}

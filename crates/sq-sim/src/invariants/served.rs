@@ -2,6 +2,7 @@
 //! synced (invariant 1 at ack time), records only from synced batches (never uncommitted ones).
 
 use super::durable_image::DurableImage;
+use super::image::frames_from;
 use crate::disk::SimDisk;
 use sq_core::codec::{self, EntryKind, HEADER_LEN};
 use sq_model::{Invariant, Violation};
@@ -77,8 +78,7 @@ fn written_not_synced(
 ) -> Option<(String, usize, usize, usize)> {
     for file in disk.file_names().filter(|f| is_segment_file(f)) {
         let bytes = disk.cached(file)?;
-        let mut pos = 0;
-        while let Ok(h) = codec::decode_header(&bytes[pos..]) {
+        for (pos, h) in frames_from(bytes, 0).0 {
             let b = h.batch;
             if h.kind == EntryKind::Batch
                 && b.partition == partition
@@ -86,10 +86,6 @@ fn written_not_synced(
             {
                 let synced = disk.durable(file).map_or(0, <[u8]>::len);
                 return Some((file.to_string(), pos, h.frame_len(), synced));
-            }
-            pos += h.frame_len();
-            if pos + HEADER_LEN > bytes.len() {
-                break;
             }
         }
     }

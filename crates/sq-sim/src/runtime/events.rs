@@ -13,10 +13,10 @@ impl Sim {
                 from,
                 to,
                 epoch,
-                payload,
+                envelope,
             } => match to {
-                Addr::Node(n) => self.deliver_to_node(from, n, epoch, &payload),
-                Addr::Client(c) => self.deliver_to_client(from, c, epoch, &payload),
+                Addr::Node(n) => self.deliver_to_node(from, n, epoch, &envelope),
+                Addr::Client(c) => self.deliver_to_client(from, c, epoch, &envelope),
             },
             Event::NodeWake { node, incarnation } => {
                 let sn = &mut self.nodes[node as usize];
@@ -101,7 +101,7 @@ impl Sim {
         from: Addr,
         n: u32,
         epoch: u64,
-        payload: &Payload,
+        envelope: &Envelope,
     ) -> Result<(), Box<Failure>> {
         let sn = &self.nodes[n as usize];
         let dropped = if sn.node.is_none() {
@@ -126,10 +126,10 @@ impl Sim {
             What::Deliver {
                 from,
                 to: Addr::Node(n),
-                msg: msg_of(payload),
+                msg: envelope.msg.clone(),
             },
         );
-        let (Addr::Client(c), Payload::Request { req, request }) = (from, payload) else {
+        let (Addr::Client(c), Payload::Request { req, request }) = (from, &envelope.payload) else {
             return Ok(());
         };
         let input = Input::Request {
@@ -237,7 +237,7 @@ impl Sim {
         from: Addr,
         c: u32,
         _epoch: u64,
-        payload: &Payload,
+        envelope: &Envelope,
     ) -> Result<(), Box<Failure>> {
         // A reply already sent arrives even if its sender died since: it was on the wire. (Only
         // what is sent to a dead incarnation is lost; a dead one sends nothing.) So `_epoch`,
@@ -247,10 +247,10 @@ impl Sim {
             What::Deliver {
                 from,
                 to: Addr::Client(c),
-                msg: msg_of(payload),
+                msg: envelope.msg.clone(),
             },
         );
-        let Payload::Reply { req, reply } = payload else {
+        let Payload::Reply { req, reply } = &envelope.payload else {
             return Ok(());
         };
         let p = u32::from(self.cfg.shape.producers);
@@ -289,12 +289,13 @@ impl Sim {
             Fate::Delivered(_, None) => 1,
             Fate::Lost | Fate::Blocked => 0,
         };
+        let msg = msg_of(&payload);
         self.trace.record(
             self.now,
             What::Send {
                 from,
                 to,
-                msg: msg_of(&payload),
+                msg: msg.clone(),
                 copies,
             },
         );
@@ -305,7 +306,7 @@ impl Sim {
                 (_, Addr::Node(n)) | (Addr::Node(n), _) => self.nodes[n as usize].incarnation,
                 (Addr::Client(_), Addr::Client(_)) => 0,
             };
-            let payload = std::rc::Rc::new(payload);
+            let envelope = std::rc::Rc::new(Envelope { payload, msg });
             if let Some(at) = second {
                 self.queue.push(
                     at,
@@ -313,7 +314,7 @@ impl Sim {
                         from,
                         to,
                         epoch,
-                        payload: payload.clone(),
+                        envelope: envelope.clone(),
                     },
                 );
             }
@@ -323,7 +324,7 @@ impl Sim {
                     from,
                     to,
                     epoch,
-                    payload,
+                    envelope,
                 },
             );
         }

@@ -71,6 +71,14 @@ impl Sim {
         Ok(())
     }
 
+    /// Lets time run until every client is idle or `limit` has passed.
+    fn settle(&mut self, limit: Time) -> Result<(), Box<Failure>> {
+        while !self.clients_idle() && self.now < limit {
+            self.run_for(10 * Time::MILLI)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn clients_idle(&self) -> bool {
         self.work.producers.iter().all(Producer::is_idle)
             && self.work.consumers.iter().all(Consumer::is_idle)
@@ -134,9 +142,7 @@ impl Sim {
         for p in 0..u32::from(self.cfg.shape.producers) {
             self.produce(p, p % partitions, 1)?;
         }
-        while !self.clients_idle() && self.now < limit {
-            self.run_for(10 * Time::MILLI)?;
-        }
+        self.settle(limit)?;
         // A fault that destroyed records (excused) may have destroyed a producer's sequence
         // state with them: the node then refuses its next sequence once, definitely, and the
         // producer goes on in a new epoch. Such a producer probes once more; nobody else does.
@@ -151,9 +157,7 @@ impl Sim {
                     self.produce(p, p % partitions, 1)?;
                 }
             }
-            while !self.clients_idle() && self.now < limit {
-                self.run_for(10 * Time::MILLI)?;
-            }
+            self.settle(limit)?;
         }
         // The probe itself may hit injected damage that makes the node refuse to start.
         if self.nodes.iter().any(|sn| sn.refused.is_some()) {

@@ -14,8 +14,8 @@ pub(super) fn record_value(rng: &mut SimRng, producer: u64, batch: u64, index: u
 /// The trace's description of a message: the protocol type's own.
 pub(super) fn msg_of(payload: &Payload) -> Msg {
     Msg(match payload {
-        Payload::Request { request, .. } => request.to_string(),
-        Payload::Reply { reply, .. } => reply.to_string(),
+        Payload::Request { request, .. } => request.to_string().into(),
+        Payload::Reply { reply, .. } => reply.to_string().into(),
     })
 }
 

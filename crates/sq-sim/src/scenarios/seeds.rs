@@ -1,5 +1,6 @@
 //! The text formats of pinned seeds and saved scripts.
 
+use crate::text::{digits, excerpt};
 use sq_model::{parse_script, ParseError, Transition};
 
 /// Reads a seeds file: one unsigned 64-bit seed per line, in the digits 0-9 only (no sign);
@@ -10,42 +11,12 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ParseError> {
         .map(|(i, l)| (i + 1, l.split('#').next().unwrap_or("").trim()))
         .filter(|(_, l)| !l.is_empty())
         .map(|(line, l)| {
-            seed(l).ok_or_else(|| ParseError {
+            digits(l).ok_or_else(|| ParseError {
                 line,
                 message: format!("`{}` is not a seed (an unsigned 64-bit number)", excerpt(l)),
             })
         })
         .collect()
-}
-
-/// A piece of input as an error message quotes it: control characters escaped, and at most 80
-/// characters as printed (then `…`), so that a binary or enormous line still makes one short line.
-fn excerpt(text: &str) -> String {
-    let mut out = String::new();
-    let mut room = 80;
-    for c in text.chars() {
-        let piece: String = if c.is_control() {
-            c.escape_default().collect()
-        } else {
-            c.to_string()
-        };
-        let len = piece.chars().count();
-        if len > room {
-            out.push('…');
-            break;
-        }
-        room -= len;
-        out.push_str(&piece);
-    }
-    out
-}
-
-/// A seed written in the digits 0-9 only: `str::parse` also takes a leading `+`.
-fn seed(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// A saved script: the run's seed (from a `# seed: N` line) and its transitions.
@@ -111,7 +82,7 @@ fn seed_line(line: &str) -> Option<Result<u64, ()>> {
         Some(value) if word == "seed" => value.trim(),
         _ => return Some(Err(())),
     };
-    Some(self::seed(value).ok_or(()))
+    Some(digits(value).ok_or(()))
 }
 
 #[cfg(test)]
