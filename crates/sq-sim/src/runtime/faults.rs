@@ -209,9 +209,10 @@ impl Sim {
             self.nodes[n as usize].damaged.push((file.clone(), frame));
         }
         // With one copy of the data, every copy is hit: those offsets may read back as corrupt.
+        // A flipped header may also be cut away with the rest of the file if later damage
+        // destroys every frame after it, and then its offsets are handed out again.
         if self.cfg.shape.nodes == 1 {
-            let excused = self.check.excused.entry(b.partition).or_default();
-            excused.extend(b.base_offset..b.base_offset + u64::from(b.count));
+            self.lose_to_fault(n, b.partition, b.base_offset, b.count, header);
         }
         self.stats.corruptions += 1;
         self.fault(format!(
@@ -220,6 +221,23 @@ impl Sim {
             b.base_offset,
             b.base_offset + u64::from(b.count)
         ));
+    }
+
+    /// The records of `partition` at `base..base + count` on node `n`, its only copy, were hit
+    /// by an injected fault: they may read back as corrupt, and if `cut` (the frame's header
+    /// was hit, so recovery may cut it away) their offsets may be handed out again, so what the
+    /// model knew at them, and the watermark above them, are lost to the fault.
+    fn lose_to_fault(&mut self, n: u32, partition: u32, base: u64, count: u32, cut: bool) {
+        let range = base..base + u64::from(count);
+        self.check
+            .excused
+            .entry(partition)
+            .or_default()
+            .extend(range.clone());
+        if cut {
+            self.check.oracle.forget(partition, range);
+            self.check.watermarks.forget(n, partition, base);
+        }
     }
 
     /// Records the damage of the misdirected writes node `n`'s disk did: the batch whose frame
@@ -257,17 +275,9 @@ impl Sim {
             }
         }
         if self.cfg.shape.nodes == 1 {
-            for (p, base, count) in &batches {
-                let range = *base..*base + u64::from(*count);
-                self.check
-                    .excused
-                    .entry(*p)
-                    .or_default()
-                    .extend(range.clone());
-                // Recovery may take the damage for a torn tail and cut it: these offsets may
-                // then be handed out again, so what was known at them is lost to the fault.
-                self.check.oracle.forget(*p, range);
-                self.check.watermarks.forget(n, *p, *base);
+            // Recovery may take the damage for a torn tail and cut it.
+            for &(p, base, count) in &batches {
+                self.lose_to_fault(n, p, base, count, true);
             }
         }
         self.stats.corruptions += 1;
