@@ -13,14 +13,16 @@ pub use consumer::{Consumer, ConsumerConfig};
 pub use history::{HistoryEvent, Op, Outcome};
 pub use producer::{Producer, ProducerConfig};
 
-use sq_core::{Request, Time};
+use sq_core::{NodeId, Request, Time};
 use thiserror::Error;
 
 /// Something a client wants done.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ClientOutput {
-    /// Send `request` to the node, tagged `req`.
+    /// Send `request` to node `to`, tagged `req`.
     Send {
+        /// The node.
+        to: NodeId,
         /// The request id; the reply carries it back.
         req: u64,
         /// The request.

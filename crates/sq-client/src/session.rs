@@ -3,7 +3,7 @@
 
 use crate::history::{HistoryEvent, Op, Outcome};
 use crate::{ClientError, ClientOutput, History};
-use sq_core::{ClientId, Request, Time};
+use sq_core::{ClientId, NodeId, Request, Time};
 
 /// The operation in flight.
 #[derive(Clone, Debug)]
@@ -85,6 +85,7 @@ impl Session {
         f.attempts += 1;
         f.deadline = now + self.retry_after;
         out.push(ClientOutput::Send {
+            to: NodeId(0),
             req: f.op,
             request: f.request.clone(),
         });

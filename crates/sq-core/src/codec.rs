@@ -26,13 +26,15 @@ pub const MAX_PAYLOAD_LEN: u32 = 16 << 20;
 /// What a log entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EntryKind {
-    /// A produced batch of records for one partition. (Replication will add a leader's
-    /// term-start entry; the kind byte leaves room for it.)
+    /// A produced batch of records for one partition.
     Batch,
     /// A produce the node refused for lack of space, recorded so that the refusal stays
     /// definite: the batch header names the producer, epoch and sequence; count is 0 and the
     /// payload is empty.
     Refusal,
+    /// The entry a leader appends when it takes office, so that entries of earlier terms can
+    /// commit (Raft §5.4.2). The batch header is zero and the payload empty.
+    Noop,
 }
 
 impl EntryKind {
@@ -40,6 +42,7 @@ impl EntryKind {
         match self {
             EntryKind::Batch => 1,
             EntryKind::Refusal => 2,
+            EntryKind::Noop => 3,
         }
     }
 
@@ -47,6 +50,7 @@ impl EntryKind {
         match b {
             1 => Some(EntryKind::Batch),
             2 => Some(EntryKind::Refusal),
+            3 => Some(EntryKind::Noop),
             _ => None,
         }
     }

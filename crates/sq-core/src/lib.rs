@@ -6,10 +6,12 @@
 
 pub mod codec;
 pub mod ids;
+pub mod peer;
 pub mod proto;
 pub mod time;
 
 pub use codec::{BatchMeta, EntryKind, FrameError, FrameHeader};
+pub use peer::{AppendReply, AppendRequest, PeerMsg, VoteReply, VoteRequest};
 pub use ids::{ClientId, NodeId, Offset, PartitionId, ProducerId};
 pub use proto::{
     Definiteness, FetchError, FetchOk, FetchRequest, FetchedRecord, ProduceError, ProduceOk,

@@ -4,7 +4,7 @@
 //! *indeterminate* (it may have happened, or may still). The client history records the two
 //! differently, as Jepsen does: `fail` versus `info`.
 
-use crate::ids::{Offset, PartitionId, ProducerId};
+use crate::ids::{NodeId, Offset, PartitionId, ProducerId};
 use bytes::Bytes;
 use thiserror::Error;
 
@@ -147,6 +147,17 @@ pub enum ProduceError {
     /// The node is recovering or shutting down; it may still commit the batch.
     #[error("node unavailable: {0}")]
     Unavailable(String),
+    /// The node is not the leader: nothing was appended. `leader` is the node it believes
+    /// leads, if it knows one.
+    #[error("not the leader (leader: {})", leader.map_or("unknown".to_string(), |n| n.to_string()))]
+    NotLeader {
+        /// The leader this node last heard from in its current term.
+        leader: Option<NodeId>,
+    },
+    /// The node was leader when it appended the batch and lost office before it committed:
+    /// a later leader may still commit it.
+    #[error("leadership changed before the batch committed; it may still commit")]
+    LeaderChanged,
 }
 
 impl ProduceError {
@@ -159,11 +170,13 @@ impl ProduceError {
             | ProduceError::ProducerFenced { .. }
             | ProduceError::TooManyRecords { .. }
             | ProduceError::EmptyBatch
-            | ProduceError::TooLarge(_) => Definiteness::Definite,
+            | ProduceError::TooLarge(_)
+            | ProduceError::NotLeader { .. } => Definiteness::Definite,
             ProduceError::StaleSequence { .. }
             | ProduceError::DiskFull
             | ProduceError::StorageFailed(_)
-            | ProduceError::Unavailable(_) => Definiteness::Indeterminate,
+            | ProduceError::Unavailable(_)
+            | ProduceError::LeaderChanged => Definiteness::Indeterminate,
         }
     }
 }
@@ -195,6 +208,17 @@ pub enum FetchError {
     /// The node could not read its storage.
     #[error("storage failed while reading: {0}")]
     StorageFailed(String),
+    /// The node is not the leader; fetches are served by the leader only. `leader` is the node
+    /// it believes leads, if it knows one.
+    #[error("not the leader (leader: {})", leader.map_or("unknown".to_string(), |n| n.to_string()))]
+    NotLeader {
+        /// The leader this node last heard from in its current term.
+        leader: Option<NodeId>,
+    },
+    /// The node leads but has not yet committed an entry of its term, so it does not know the
+    /// high watermark yet (Raft thesis §6.4); ask again shortly.
+    #[error("leader not ready: no entry of its term committed yet")]
+    NotReady,
 }
 
 impl FetchError {

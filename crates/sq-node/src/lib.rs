@@ -15,8 +15,10 @@ mod error;
 mod node;
 mod partition;
 mod producers;
+mod status;
 mod timer;
 
 pub use error::NodeError;
 pub use node::{Input, Node, NodeConfig, Output};
+pub use status::{Role, Status};
 pub use timer::Timer;

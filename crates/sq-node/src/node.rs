@@ -7,8 +7,8 @@ use crate::timer::{Timer, TimerTable};
 use bytes::BytesMut;
 use sq_core::codec::{self, BatchMeta, EntryKind, MAX_PAYLOAD_LEN};
 use sq_core::{
-    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, ProduceError,
-    ProduceOk, ProduceRequest, Reply, Request, Time,
+    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, PeerMsg,
+    ProduceError, ProduceOk, ProduceRequest, Reply, Request, Time,
 };
 use sq_storage::{Disk, DiskError, Meta, Recovery, Wal, WalConfig, WalError};
 use std::collections::BTreeMap;
@@ -30,6 +30,19 @@ pub struct NodeConfig {
     pub max_batch_records: u32,
     /// How many recent sequences per producer are remembered for deduplication.
     pub dedup_window: usize,
+    /// How many replicas the cluster has: nodes `0..nodes` (odd; 1 is a cluster of one).
+    pub nodes: u32,
+    /// Seeds the node's own randomness (election jitter); the same seed gives the same node.
+    pub seed: u64,
+    /// A follower that hears no leader for this long (ns) plus a random jitter of up to as
+    /// much again stands for election; a leader that hears no majority for this long steps down.
+    pub election_timeout: u64,
+    /// A leader sends entries or a heartbeat to each follower at least this often (ns).
+    pub heartbeat: u64,
+    /// At most this many bytes of entries in one append message.
+    pub max_append_bytes: usize,
+    /// At most this many bytes of entries unacknowledged per follower (flow control).
+    pub max_inflight_bytes: usize,
 }
 
 impl NodeConfig {
@@ -43,6 +56,12 @@ impl NodeConfig {
             max_fetch_records: 100,
             max_batch_records: 1024,
             dedup_window: 8,
+            nodes: 1,
+            seed: u64::from(id.0),
+            election_timeout: 30 * Time::MILLI,
+            heartbeat: 5 * Time::MILLI,
+            max_append_bytes: 16 << 10,
+            max_inflight_bytes: 64 << 10,
         }
     }
 }
@@ -59,6 +78,13 @@ pub enum Input {
         req: u64,
         /// The request.
         request: Request,
+    },
+    /// A message from another replica.
+    Peer {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        msg: PeerMsg,
     },
     /// A sync the node asked for ([`Output::Sync`]) finished.
     Synced {
@@ -81,6 +107,13 @@ pub enum Output {
         req: u64,
         /// The answer.
         reply: Reply,
+    },
+    /// Send a message to another replica.
+    Send {
+        /// The replica.
+        to: NodeId,
+        /// The message.
+        msg: PeerMsg,
     },
     /// Make everything written to `file` durable, then call back with [`Input::Synced`]. A
     /// sync takes time; the node answers nothing that depends on it until the callback.
@@ -232,6 +265,7 @@ impl Node {
                 }
             },
             Input::Synced { token, result } => self.synced(token, result, disk, out),
+            Input::Peer { .. } => {}
         }
     }
 

@@ -151,8 +151,12 @@ impl ProducerTable {
     /// Takes in one log entry (appended now, or read back from the log).
     pub fn apply(&mut self, kind: EntryKind, b: &BatchMeta, index: u64) {
         let window = self.window;
+        if kind == EntryKind::Noop {
+            return;
+        }
         let state = self.producers.entry(b.producer).or_default();
         match kind {
+            EntryKind::Noop => {}
             EntryKind::Batch => {
                 state.epoch = b.epoch;
                 state.fenced = state.fenced.max(b.epoch);

@@ -18,7 +18,8 @@ use sq_client::{
 };
 use sq_core::codec::HEADER_LEN;
 use sq_core::{
-    ClientId, FetchError, NodeId, PartitionId, ProduceError, ProducerId, Reply, Request, Time,
+    ClientId, FetchError, NodeId, PartitionId, PeerMsg, ProduceError, ProducerId, Reply, Request,
+    Time,
 };
 use sq_model::{ClusterShape, Invariant, LogOracle, Transition, Violation};
 use sq_node::{Input, Node, NodeConfig, NodeError, Output};
@@ -174,6 +175,7 @@ pub struct RunReport {
 enum Payload {
     Request { req: u64, request: Request },
     Reply { req: u64, reply: Reply },
+    Peer(PeerMsg),
 }
 
 /// A message on the wire: what it carries, and its description for the trace, made once when

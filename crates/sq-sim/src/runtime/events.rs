@@ -129,13 +129,17 @@ impl Sim {
                 msg: envelope.msg.clone(),
             },
         );
-        let (Addr::Client(c), Payload::Request { req, request }) = (from, &envelope.payload) else {
-            return Ok(());
-        };
-        let input = Input::Request {
-            from: ClientId(c),
-            req: *req,
-            request: request.clone(),
+        let input = match (from, &envelope.payload) {
+            (Addr::Client(c), Payload::Request { req, request }) => Input::Request {
+                from: ClientId(c),
+                req: *req,
+                request: request.clone(),
+            },
+            (Addr::Node(m), Payload::Peer(msg)) => Input::Peer {
+                from: NodeId(m),
+                msg: msg.clone(),
+            },
+            _ => return Ok(()),
         };
         self.node_input(n, input)
     }
@@ -186,6 +190,9 @@ impl Sim {
                             upto,
                         },
                     );
+                }
+                Output::Send { to, msg } => {
+                    self.send(Addr::Node(n), Addr::Node(to.0), Payload::Peer(msg));
                 }
                 Output::Reply { to, req, reply } => {
                     if result.is_ok() {
@@ -272,9 +279,9 @@ impl Sim {
     pub(super) fn route_client(&mut self, client: u32, out: &mut Vec<ClientOutput>) {
         for o in out.drain(..) {
             match o {
-                ClientOutput::Send { req, request } => self.send(
+                ClientOutput::Send { to, req, request } => self.send(
                     Addr::Client(client),
-                    Addr::Node(0),
+                    Addr::Node(to.0),
                     Payload::Request { req, request },
                 ),
                 ClientOutput::SetTimer { at } => self.queue.push(at, Event::ClientTimer { client }),

@@ -16,6 +16,7 @@ pub(super) fn msg_of(payload: &Payload) -> Msg {
     Msg(match payload {
         Payload::Request { request, .. } => request.to_string().into(),
         Payload::Reply { reply, .. } => reply.to_string().into(),
+        Payload::Peer(msg) => msg.to_string().into(),
     })
 }
 
