@@ -11,10 +11,15 @@
 //! [`Time`]: sq_core::Time
 //! [`Disk`]: sq_storage::Disk
 
+mod election;
 mod error;
+mod jitter;
 mod node;
 mod partition;
 mod producers;
+mod progress;
+mod repair;
+mod replicate;
 mod status;
 mod timer;
 

@@ -1,8 +1,11 @@
 //! The replica state machine.
 
 use crate::error::NodeError;
+use crate::jitter::Jitter;
 use crate::partition::{BatchRef, PartitionLog};
 use crate::producers::{ProducerTable, RefusalReason, Verdict};
+use crate::progress::Progress;
+use crate::status::{Role, Status};
 use crate::timer::{Timer, TimerTable};
 use bytes::BytesMut;
 use sq_core::codec::{self, BatchMeta, EntryKind, MAX_PAYLOAD_LEN};
@@ -10,8 +13,9 @@ use sq_core::{
     ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, PeerMsg,
     ProduceError, ProduceOk, ProduceRequest, Reply, Request, Time,
 };
-use sq_storage::{Disk, DiskError, Meta, Recovery, Wal, WalConfig, WalError};
+use sq_storage::{Disk, DiskError, Meta, OnDamage, Recovery, Wal, WalConfig, WalError};
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// How a node is set up. The same config must be used across restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,21 +131,30 @@ pub enum Output {
 
 /// A client waiting for an entry to commit, and what it is told then.
 #[derive(Clone, Debug)]
-struct Waiter {
+pub(crate) struct Waiter {
     to: ClientId,
     req: u64,
     reply: Result<ProduceOk, ProduceError>,
 }
 
-/// Tells every producer in `waiters` that its outcome is unknown: `StorageFailed(why)`.
-fn answer_failed(waiters: BTreeMap<u64, Vec<Waiter>>, why: &str, out: &mut Vec<Output>) {
+/// Tells every producer in `waiters` that its outcome is unknown: `error` (indeterminate).
+pub(crate) fn answer_unknown(
+    waiters: BTreeMap<u64, Vec<Waiter>>,
+    error: &ProduceError,
+    out: &mut Vec<Output>,
+) {
     for w in waiters.into_values().flatten() {
         out.push(Output::Reply {
             to: w.to,
             req: w.req,
-            reply: Reply::Produce(Err(ProduceError::StorageFailed(why.to_string()))),
+            reply: Reply::Produce(Err(error.clone())),
         });
     }
+}
+
+/// Tells every producer in `waiters` that its outcome is unknown: `StorageFailed(why)`.
+fn answer_failed(waiters: BTreeMap<u64, Vec<Waiter>>, why: &str, out: &mut Vec<Output>) {
+    answer_unknown(waiters, &ProduceError::StorageFailed(why.to_string()), out);
 }
 
 /// The sync in flight: its token and the last index it covers.
@@ -151,44 +164,102 @@ struct InFlightSync {
     upto: u64,
 }
 
-/// A single sq replica (quorum of one).
+/// An sq replica: a member of a Raft group of `config.nodes` replicas (a cluster of one leads
+/// itself).
 #[derive(Debug)]
 pub struct Node {
-    config: NodeConfig,
-    wal: Wal,
-    term: u64,
-    commit_index: u64,
+    pub(crate) config: NodeConfig,
+    pub(crate) wal: Wal,
+    /// Term, vote and repair state, as last stored durably.
+    pub(crate) meta: Meta,
+    pub(crate) role: Role,
+    /// The leader of the current term, if known.
+    pub(crate) leader: Option<NodeId>,
+    /// When this node last heard from the leader of its term: it refuses votes for an election
+    /// timeout after (a live leader must not be deposed by a node that merely lost touch).
+    pub(crate) leader_contact: Option<Time>,
+    /// Votes (or pre-votes) granted to this node in the current round.
+    pub(crate) votes: BTreeSet<NodeId>,
+    /// Leader only: each follower's progress.
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    /// Leader only: when each follower last answered (CheckQuorum).
+    pub(crate) heard: BTreeMap<NodeId, Time>,
+    /// Follower only: the last index known to match the current leader's log.
+    pub(crate) verified: u64,
+    /// Follower only: the leader owed an acknowledgement once a sync completes.
+    pub(crate) ack_to: Option<NodeId>,
+    /// Leader only: the index of its term's first entry; until it commits, the leader does not
+    /// know the high watermark and serves no fetch.
+    pub(crate) ready_index: u64,
+    pub(crate) jitter: Jitter,
+    pub(crate) commit_index: u64,
     partitions: Vec<PartitionLog>,
     producers: ProducerTable,
-    waiters: BTreeMap<u64, Vec<Waiter>>,
-    timers: TimerTable,
+    pub(crate) waiters: BTreeMap<u64, Vec<Waiter>>,
+    pub(crate) timers: TimerTable,
     sync: Option<InFlightSync>,
     next_token: u64,
-    failed: Option<String>,
+    pub(crate) failed: Option<String>,
+    /// The index of an entry a fetch found damaged, for the caller to repair.
+    damage_seen: Option<u64>,
     recovery: Recovery,
     scratch: BytesMut,
 }
 
 impl Node {
-    /// Starts a node on `disk`: recovers the WAL (syncing what it read back, so that nothing it
-    /// serves lives only in the page cache) and rebuilds partitions and producer state. On a
-    /// first boot it records term 1 durably before it serves anything.
-    pub fn open(config: NodeConfig, disk: &mut dyn Disk) -> Result<Node, NodeError> {
+    /// Starts a node on `disk` at `now`: recovers the WAL (syncing what it read back, so that
+    /// nothing it serves lives only in the page cache) and rebuilds partitions and producer
+    /// state.
+    ///
+    /// A cluster of one leads the term it last recorded (a first boot records term 1): no other
+    /// node can have led since, and everything durable is committed. Damage it cannot bound
+    /// makes it refuse to start. A replica of a larger cluster starts as a follower; damage in
+    /// its log is recorded durably (it may have lost entries it acknowledged), then the log is
+    /// cut before it and repaired from the leader, and until then it neither votes for a log
+    /// that could lack those entries nor stands for election.
+    pub fn open(config: NodeConfig, disk: &mut dyn Disk, now: Time) -> Result<Node, NodeError> {
         let mut meta = Meta::load(disk)?;
-        let (wal, recovery) = Wal::open(disk, config.wal)?;
-        // With a quorum of one, the node is the leader of the term it last recorded: no other
-        // node can have led since. Only a first boot writes a term, so a node whose disk is full
-        // still restarts (and answers StorageFull until space returns).
-        if meta.term == 0 {
+        let single = config.nodes <= 1;
+        let (wal, recovery) = if single {
+            Wal::open(disk, config.wal)?
+        } else {
+            match Wal::open_with(disk, config.wal, OnDamage::Report) {
+                Ok(opened) => opened,
+                Err(WalError::Damaged { .. }) => {
+                    // First record that entries may be lost, then lose them: a crash between
+                    // the two finds the damage again.
+                    // The damaged entries' identities are unknown: any entry of this term or
+                    // earlier may have been lost.
+                    meta.repair_term = meta.term.max(1);
+                    meta.repair_index = u64::MAX;
+                    meta.store(disk)?;
+                    Wal::open_with(disk, config.wal, OnDamage::Cut)?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // Only a first boot writes a term, so a node whose disk is full still restarts (and
+        // answers StorageFull until space returns).
+        if single && meta.term == 0 {
             meta.term = 1;
             meta.voted_for = u64::from(config.id.0) + 1;
             meta.store(disk)?;
         }
         let mut node = Node {
             config,
-            commit_index: wal.synced_index(),
+            commit_index: if single { wal.synced_index() } else { 0 },
             wal,
-            term: meta.term,
+            meta,
+            role: if single { Role::Leader } else { Role::Follower },
+            leader: single.then_some(config.id),
+            leader_contact: None,
+            votes: BTreeSet::new(),
+            progress: BTreeMap::new(),
+            heard: BTreeMap::new(),
+            verified: 0,
+            ack_to: None,
+            ready_index: 0,
+            jitter: Jitter::new(config.seed),
             partitions: Vec::new(),
             producers: ProducerTable::new(config.dedup_window),
             waiters: BTreeMap::new(),
@@ -196,15 +267,49 @@ impl Node {
             sync: None,
             next_token: 0,
             failed: None,
+            damage_seen: None,
             recovery,
             scratch: BytesMut::new(),
         };
         node.rebuild()?;
+        if !single {
+            node.arm_election(now);
+        }
         Ok(node)
     }
 
+    /// Whether this node is a cluster of one.
+    pub(crate) fn single(&self) -> bool {
+        self.config.nodes <= 1
+    }
+
+    /// The term of entry `index` (0 for index 0 and for entries not held).
+    pub(crate) fn term_at(&self, index: u64) -> u64 {
+        self.wal.header(index).map_or(0, |h| h.term)
+    }
+
+    /// The index and term of the last entry.
+    pub(crate) fn last_entry(&self) -> (u64, u64) {
+        let last = self.wal.last_index();
+        (last, self.term_at(last))
+    }
+
+    /// What this node reports about itself.
+    pub fn status(&self) -> Status {
+        Status {
+            id: self.config.id,
+            role: self.role,
+            term: self.meta.term,
+            leader: self.leader,
+            commit_index: self.commit_index,
+            last_index: self.wal.last_index(),
+            synced_index: self.wal.synced_index(),
+            repairing: self.meta.repair_term != 0,
+        }
+    }
+
     /// Rebuilds the partition indexes and the producer table from the WAL.
-    fn rebuild(&mut self) -> Result<(), NodeError> {
+    pub(crate) fn rebuild(&mut self) -> Result<(), NodeError> {
         self.partitions = vec![PartitionLog::default(); self.config.partitions as usize];
         self.producers = ProducerTable::new(self.config.dedup_window);
         let entries: Vec<_> = self.wal.headers().map(|(h, _)| *h).collect();
@@ -250,13 +355,46 @@ impl Node {
         Ok(())
     }
 
+    /// A message from another replica. Messages of a cluster of one, or to a stopped node, are
+    /// ignored.
+    fn peer(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        msg: PeerMsg,
+        disk: &mut dyn Disk,
+        out: &mut Vec<Output>,
+    ) {
+        if self.single()
+            || self.failed.is_some()
+            || from == self.config.id
+            || from.0 >= self.config.nodes
+        {
+            return;
+        }
+        match msg {
+            PeerMsg::Vote(m) => self.handle_vote(now, from, m, disk, out),
+            PeerMsg::VoteReply(m) => self.handle_vote_reply(now, from, m, disk, out),
+            PeerMsg::Append(m) => self.handle_append(now, m, disk, out),
+            PeerMsg::AppendReply(m) => self.handle_append_reply(now, from, m, disk, out),
+        }
+    }
+
     /// Handles one input at `now`, pushing what must be done onto `out`.
     pub fn handle(&mut self, now: Time, input: Input, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         match input {
             Input::Request { from, req, request } => match request {
                 Request::Produce(p) => self.produce(now, from, req, p, disk, out),
                 Request::Fetch(f) => {
-                    let reply = Reply::Fetch(self.fetch(&f, disk));
+                    let mut result = self.fetch(&f, disk);
+                    if let Some(index) = self.damage_seen.take() {
+                        if !self.single() {
+                            // Never served: the leader cuts it and is repaired by the next one.
+                            self.damaged(now, index, disk, out);
+                            result = Err(FetchError::NotLeader { leader: None });
+                        }
+                    }
+                    let reply = Reply::Fetch(result);
                     out.push(Output::Reply {
                         to: from,
                         req,
@@ -264,8 +402,8 @@ impl Node {
                     });
                 }
             },
-            Input::Synced { token, result } => self.synced(token, result, disk, out),
-            Input::Peer { .. } => {}
+            Input::Synced { token, result } => self.synced(now, token, result, disk, out),
+            Input::Peer { from, msg } => self.peer(now, from, msg, disk, out),
         }
     }
 
@@ -275,10 +413,15 @@ impl Node {
     }
 
     /// Fires every deadline due at `now`.
-    pub fn handle_timeout(&mut self, now: Time, out: &mut Vec<Output>) {
+    pub fn handle_timeout(&mut self, now: Time, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         for timer in self.timers.expire(now) {
+            if self.failed.is_some() {
+                return;
+            }
             match timer {
                 Timer::Flush => self.start_sync(out),
+                Timer::Election => self.election_timeout(now, out),
+                Timer::Heartbeat => self.heartbeat(now, disk, out),
             }
         }
     }
@@ -301,6 +444,10 @@ impl Node {
         };
         if let Some(why) = &self.failed {
             return reply(out, Err(ProduceError::Unavailable(why.clone())));
+        }
+        if self.role != Role::Leader {
+            let leader = self.leader;
+            return reply(out, Err(ProduceError::NotLeader { leader }));
         }
         let partition = p.partition.0;
         if partition >= self.config.partitions {
@@ -363,6 +510,7 @@ impl Node {
             Ok(index) => {
                 let ok = Ok(ProduceOk { base_offset });
                 self.answer_at(index, from, req, ok, out);
+                self.replicate(now, disk, out);
             }
             Err(WalError::NoSpace) => {
                 let m = meta(0, RefusalReason::StorageFull as u32);
@@ -391,7 +539,10 @@ impl Node {
         out: &mut Vec<Output>,
     ) {
         match self.append(now, EntryKind::Refusal, &meta, &[], disk) {
-            Ok(index) => self.answer_at(index, from, req, Err(error), out),
+            Ok(index) => {
+                self.answer_at(index, from, req, Err(error), out);
+                self.replicate(now, disk, out);
+            }
             Err(WalError::NoSpace) => out.push(Output::Reply {
                 to: from,
                 req,
@@ -408,8 +559,8 @@ impl Node {
         }
     }
 
-    /// Appends one entry, takes it in, and arms the group-commit timer.
-    fn append(
+    /// Appends one entry of this leader's term, takes it in, and arms the group-commit timer.
+    pub(crate) fn append(
         &mut self,
         now: Time,
         kind: EntryKind,
@@ -417,7 +568,7 @@ impl Node {
         payload: &[u8],
         disk: &mut dyn Disk,
     ) -> Result<u64, WalError> {
-        let index = self.wal.append(disk, self.term, kind, meta, payload)?;
+        let index = self.wal.append(disk, self.meta.term, kind, meta, payload)?;
         if let Err(e) = self.take_in(kind, meta, index) {
             panic!("invariant: an entry the node just built fits its own log: {e}");
         }
@@ -450,9 +601,14 @@ impl Node {
         }
     }
 
+    /// Takes in an entry a leader sent, already appended to the WAL at `index`.
+    pub(crate) fn take_in_replicated(&mut self, h: &codec::FrameHeader) -> Result<(), NodeError> {
+        self.take_in(h.kind, &h.batch, h.index)
+    }
+
     /// Asks for a sync of everything appended, unless one is in flight (its completion asks
     /// for the next).
-    fn start_sync(&mut self, out: &mut Vec<Output>) {
+    pub(crate) fn start_sync(&mut self, out: &mut Vec<Output>) {
         if self.failed.is_some() || self.sync.is_some() {
             return;
         }
@@ -470,10 +626,11 @@ impl Node {
         }
     }
 
-    /// A sync finished: commit what it made durable, or, if it failed, drop what it may have
+    /// A sync finished: count what it made durable, or, if it failed, drop what it may have
     /// lost.
     fn synced(
         &mut self,
+        now: Time,
         token: u64,
         result: Result<(), DiskError>,
         disk: &mut dyn Disk,
@@ -489,20 +646,26 @@ impl Node {
         match result {
             Ok(()) => {
                 self.wal.synced(sync.upto);
-                self.commit_to(self.wal.synced_index(), out);
+                self.durable(now, disk, out);
                 // Appends that came while the sync was in flight have waited long enough.
                 self.start_sync(out);
             }
-            Err(e) => self.sync_failed(e, disk, out),
+            Err(e) => self.sync_failed(now, e, disk, out),
         }
     }
 
     /// After a failed sync the unsynced entries may be gone from the disk although they can
     /// still be read back: cut them from the log, so that what remains is what is durable, and
     /// tell their producers the outcome is unknown. They were never acked.
-    fn sync_failed(&mut self, e: DiskError, disk: &mut dyn Disk, out: &mut Vec<Output>) {
+    fn sync_failed(&mut self, now: Time, e: DiskError, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         let keep = self.wal.synced_index();
         let why = format!("sync failed: {e}");
+        // A leader that cut entries of its own term must not write others at the same indexes
+        // in the same term: a follower holding the first would take the second for it
+        // (canonical/raft#320). It steps down; a new term starts with new identities.
+        if self.role == Role::Leader && !self.single() {
+            self.step_down(now, out);
+        }
         if let Err(e) = self.wal.truncate_from(disk, keep + 1) {
             return self.fail(
                 format!("{why}; dropping the unsynced entries failed: {e}"),
@@ -512,12 +675,15 @@ impl Node {
         let lost = self.waiters.split_off(&(keep + 1));
         answer_failed(lost, &why, out);
         self.timers.stop(Timer::Flush);
+        self.verified = self.verified.min(keep);
         if let Err(e) = self.rebuild() {
             self.fail(format!("{why}; rebuilding after it failed: {e}"), out);
         }
     }
 
-    fn commit_to(&mut self, index: u64, out: &mut Vec<Output>) {
+    /// Commits up to `index` (never past the last entry), answering the producers waiting for it.
+    pub(crate) fn commit_to(&mut self, index: u64, out: &mut Vec<Output>) {
+        let index = index.min(self.wal.last_index());
         for i in self.commit_index + 1..=index {
             if let Some(h) = self.wal.header(i) {
                 if h.kind == EntryKind::Batch {
@@ -544,7 +710,7 @@ impl Node {
 
     /// Fail-stop: after a disk error the node's memory may not match its disk, so it answers
     /// nothing more until it is restarted and recovers.
-    fn fail(&mut self, why: String, out: &mut Vec<Output>) {
+    pub(crate) fn fail(&mut self, why: String, out: &mut Vec<Output>) {
         answer_failed(std::mem::take(&mut self.waiters), &why, out);
         self.timers = TimerTable::default();
         self.failed = Some(why);
@@ -553,6 +719,16 @@ impl Node {
     fn fetch(&mut self, f: &FetchRequest, disk: &mut dyn Disk) -> Result<FetchOk, FetchError> {
         if let Some(why) = &self.failed {
             return Err(FetchError::StorageFailed(why.clone()));
+        }
+        // Only the leader serves, and only once an entry of its term has committed: before,
+        // its commit index may lag what earlier leaders committed (Raft thesis §6.4).
+        if self.role != Role::Leader {
+            return Err(FetchError::NotLeader {
+                leader: self.leader,
+            });
+        }
+        if self.commit_index < self.ready_index {
+            return Err(FetchError::NotReady);
         }
         let Some(part) = self.partitions.get(f.partition.0 as usize) else {
             return Err(FetchError::UnknownPartition(f.partition));
@@ -609,7 +785,10 @@ impl Node {
         };
         let (header, payload) = match self.wal.read(disk, batch.index) {
             Ok(r) => r,
-            Err(WalError::Corrupt { .. }) => return Err(corrupt),
+            Err(WalError::Corrupt { .. }) => {
+                self.damage_seen = Some(batch.index);
+                return Err(corrupt);
+            }
             Err(e) => return Err(FetchError::StorageFailed(e.to_string())),
         };
         let b = header.batch;

@@ -9,14 +9,21 @@ use sq_core::Time;
 pub enum Timer {
     /// Ask for a sync of what was appended since the last one (group commit).
     Flush,
+    /// A follower or candidate that heard no leader stands for election; a leader checks that
+    /// it heard from a majority since the last time (CheckQuorum).
+    Election,
+    /// A leader sends entries or a heartbeat to every follower.
+    Heartbeat,
 }
 
 impl Timer {
-    const ALL: [Timer; 1] = [Timer::Flush];
+    const ALL: [Timer; 3] = [Timer::Flush, Timer::Election, Timer::Heartbeat];
 
     fn slot(self) -> usize {
         match self {
             Timer::Flush => 0,
+            Timer::Election => 1,
+            Timer::Heartbeat => 2,
         }
     }
 }

@@ -267,7 +267,7 @@ impl Sim {
             config.max_fetch_records = cfg.max_fetch_records;
             config.max_batch_records = cfg.max_batch_records;
             let mut disk = SimDisk::new();
-            let node = Node::open(config, &mut disk)
+            let node = Node::open(config, &mut disk, Time::ZERO)
                 .unwrap_or_else(|e| panic!("invariant: a node opens on an empty disk: {e}"));
             nodes.push(Host::new(config, disk, node));
         }

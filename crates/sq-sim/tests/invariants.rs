@@ -23,7 +23,7 @@ fn v(s: &str) -> Bytes {
 /// A node that has appended one batch (p1 seq 0, offsets 0..2) but not yet synced it.
 fn node_with_unsynced_batch() -> (Node, SimDisk) {
     let mut disk = SimDisk::new();
-    let mut node = Node::open(NodeConfig::new(NodeId(0), 1), &mut disk).expect("opens");
+    let mut node = Node::open(NodeConfig::new(NodeId(0), 1), &mut disk, Time::ZERO).expect("opens");
     let request = Request::Produce(ProduceRequest {
         partition: PartitionId(0),
         producer: ProducerId(1),

@@ -50,7 +50,7 @@ fn config() -> NodeConfig {
 impl Fixture {
     fn new() -> Fixture {
         let mut disk = SimDisk::new();
-        let node = Node::open(config(), &mut disk).expect("opens");
+        let node = Node::open(config(), &mut disk, Time::ZERO).expect("opens");
         Fixture {
             node,
             disk,
@@ -61,7 +61,7 @@ impl Fixture {
     /// The node restarted on the same disk after a process crash.
     fn restart(self) -> Fixture {
         let mut disk = self.disk;
-        let node = Node::open(config(), &mut disk).expect("recovers");
+        let node = Node::open(config(), &mut disk, Time::ZERO).expect("recovers");
         Fixture {
             node,
             disk,
@@ -85,7 +85,7 @@ impl Fixture {
         let mut out = Vec::new();
         if let Some(at) = self.node.poll_timeout() {
             self.now = at;
-            self.node.handle_timeout(at, &mut out);
+            self.node.handle_timeout(at, &mut self.disk, &mut out);
         }
         out
     }
@@ -450,13 +450,15 @@ fn a_first_boot_records_its_term_and_a_restart_writes_nothing() {
         sq_storage::Meta::load(&mut disk),
         Ok(sq_storage::Meta {
             term: 1,
-            voted_for: 1
+            voted_for: 1,
+            repair_term: 0,
+            repair_index: 0,
         })
     );
     // A restart on a disk with no room at all: it only reads, and syncs what it read.
     disk.set_quota(Some(disk.used()));
     disk.drain_calls();
-    Node::open(config(), &mut disk).expect("restarts on a full disk");
+    Node::open(config(), &mut disk, Time::ZERO).expect("restarts on a full disk");
     let writes: Vec<_> = disk
         .drain_calls()
         .filter(|c| !matches!(c.op, "read" | "len" | "list" | "sync"))

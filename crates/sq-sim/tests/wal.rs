@@ -458,10 +458,14 @@ fn a_crash_between_any_two_calls_of_the_meta_store_keeps_old_or_new() {
     let old = Meta {
         term: 3,
         voted_for: 1,
+        repair_term: 0,
+        repair_index: 0,
     };
     let new = Meta {
         term: 4,
         voted_for: 2,
+        repair_term: 3,
+        repair_index: 9,
     };
     for k in 1..=6 {
         for seed in 0..8 {

@@ -41,6 +41,20 @@ pub enum WalError {
         /// What was found.
         detail: String,
     },
+    /// Recovery found damage (a frame failing a checksum, a frame or segment out of place) and
+    /// was asked to report it rather than act: nothing on disk was changed. Entries from `index`
+    /// on may have been acknowledged and can no longer be trusted.
+    #[error("WAL damaged at {file}@{pos}, index {index}: {detail}")]
+    Damaged {
+        /// The first index that cannot be trusted.
+        index: u64,
+        /// The segment file.
+        file: String,
+        /// The byte position.
+        pos: u64,
+        /// What was found.
+        detail: String,
+    },
     /// An earlier failure left memory and disk possibly out of step; reopen the WAL.
     #[error("WAL poisoned by an earlier failure: {0}")]
     Poisoned(String),
@@ -53,7 +67,8 @@ impl WalError {
             WalError::NoSpace
             | WalError::Corrupt { .. }
             | WalError::OutOfRange { .. }
-            | WalError::Unrecoverable { .. } => Definiteness::Definite,
+            | WalError::Unrecoverable { .. }
+            | WalError::Damaged { .. } => Definiteness::Definite,
             WalError::Disk(_) | WalError::Poisoned(_) => Definiteness::Indeterminate,
         }
     }

@@ -1,8 +1,10 @@
 //! sq-storage: the write-ahead log and the node's metadata, over a [`Disk`] whose calls can fail.
 //!
 //! What is durable is exactly what was synced. The WAL is a series of segment files of frames
-//! (see [`sq_core::codec`]); recovery truncates a torn tail, keeps damaged frames as known holes
-//! that are never served, and refuses to guess when damage cannot be bounded.
+//! (see [`sq_core::codec`]); recovery truncates a torn tail, and, as asked ([`OnDamage`]), keeps
+//! damaged frames as known holes that are never served and refuses to guess when damage cannot
+//! be bounded (a node alone), or reports damage and cuts the log before it (a replica that can be
+//! repaired from its peers).
 
 pub mod disk;
 pub mod error;
@@ -12,4 +14,4 @@ pub mod wal;
 pub use disk::{Disk, DiskError};
 pub use error::WalError;
 pub use meta::{Meta, MetaError};
-pub use wal::{FrameLocation, Recovery, SyncRequest, Wal, WalConfig};
+pub use wal::{FrameLocation, OnDamage, Recovery, SyncRequest, Wal, WalConfig};

@@ -6,7 +6,7 @@ use thiserror::Error;
 
 const META_FILE: &str = "meta";
 const META_TMP: &str = "meta.tmp";
-const META_LEN: usize = 4 + 8 + 8;
+const META_LEN: usize = 4 + 8 + 8 + 8 + 8;
 
 /// What a replica must remember across crashes before it answers anyone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,6 +15,14 @@ pub struct Meta {
     pub term: u64,
     /// The node voted for in `term`, plus one (0: no vote).
     pub voted_for: u64,
+    /// Non-zero while the node repairs a log it cut because of damage: with `repair_index`,
+    /// the (term, index) of the last entry its log may have held before (an upper bound; index
+    /// `u64::MAX` when unknown). It may have acknowledged entries up to there, so until its own
+    /// log reaches that far again it neither stands for election nor votes for a candidate
+    /// whose log ends before it.
+    pub repair_term: u64,
+    /// See `repair_term`.
+    pub repair_index: u64,
 }
 
 /// Why metadata could not be read or written.
@@ -33,6 +41,8 @@ impl Meta {
         let mut body = Vec::with_capacity(META_LEN);
         body.put_u64_le(self.term);
         body.put_u64_le(self.voted_for);
+        body.put_u64_le(self.repair_term);
+        body.put_u64_le(self.repair_index);
         let mut out = Vec::with_capacity(META_LEN);
         out.put_u32_le(crc32fast::hash(&body));
         out.extend_from_slice(&body);
@@ -70,6 +80,8 @@ impl Meta {
         Ok(Meta {
             term: b.get_u64_le(),
             voted_for: b.get_u64_le(),
+            repair_term: b.get_u64_le(),
+            repair_index: b.get_u64_le(),
         })
     }
 

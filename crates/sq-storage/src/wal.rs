@@ -43,6 +43,33 @@ pub struct SyncRequest {
     pub upto: u64,
 }
 
+/// What recovery does with damage: a frame that fails a checksum (payload, or a header that is
+/// not merely cut short at the end of the log), a frame or segment out of place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDamage {
+    /// A node alone: keep payload-damaged frames as holes never served (their identity is in
+    /// their checked header), cut unreadable bytes at the end of the last segment as a torn
+    /// write, and refuse to start ([`WalError::Unrecoverable`]) on damage it cannot bound.
+    Refuse,
+    /// Change nothing and answer [`WalError::Damaged`] at the first damage, so that the caller
+    /// can record that it is about to lose entries before it does ([`OnDamage::Cut`]). Only a
+    /// frame cut short at the end of the log counts as a torn write: a torn write leaves a prefix
+    /// of what was written, so a complete frame that fails a checksum was damaged after it
+    /// landed, and may have been acknowledged.
+    Report,
+    /// Cut the log at the first damage, as [`OnDamage::Report`] finds it: later segments are
+    /// deleted (the last first), the damaged one is cut before the damaged frame.
+    Cut,
+}
+
+/// Damage found in one segment.
+#[derive(Clone, Debug)]
+struct Damage {
+    index: u64,
+    pos: u64,
+    detail: String,
+}
+
 /// What recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -52,6 +79,8 @@ pub struct Recovery {
     pub truncated_bytes: u64,
     /// Indexes whose frames failed their payload CRC: kept in place, never served.
     pub damaged: Vec<u64>,
+    /// With [`OnDamage::Cut`]: the index from which the log was cut because of damage.
+    pub cut_from: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -66,8 +95,10 @@ struct Segment {
 struct Scan {
     slots: Vec<Slot>,
     damaged: Vec<u64>,
-    /// The length of the valid prefix: what follows is a torn tail.
+    /// The length of the valid prefix: what follows is a torn tail, or damage.
     keep: usize,
+    /// Damage that ends the scan (not with [`OnDamage::Refuse`], which refuses instead).
+    damage: Option<Damage>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -120,6 +151,15 @@ impl Wal {
     /// Opens the WAL on `disk`, recovering whatever segments are there, and syncs what it keeps,
     /// so that every entry the returned WAL holds is durable.
     pub fn open(disk: &mut dyn Disk, config: WalConfig) -> Result<(Wal, Recovery), WalError> {
+        Wal::open_with(disk, config, OnDamage::Refuse)
+    }
+
+    /// Opens the WAL as [`Wal::open`] does, handling damage as `on_damage` says.
+    pub fn open_with(
+        disk: &mut dyn Disk,
+        config: WalConfig,
+        on_damage: OnDamage,
+    ) -> Result<(Wal, Recovery), WalError> {
         let mut names: Vec<(u64, String)> = disk
             .list()?
             .into_iter()
@@ -137,17 +177,55 @@ impl Wal {
         };
         let mut report = Recovery::default();
         let count = names.len();
-        for (k, (first_index, name)) in names.into_iter().enumerate() {
+        for k in 0..count {
+            let (first_index, name) = names[k].clone();
             let is_last = k + 1 == count;
             let expected = wal.next_index();
-            if first_index != expected {
-                return Err(WalError::Unrecoverable {
-                    file: name,
+            let (len, damage) = if first_index != expected {
+                let detail = format!("segment starts at index {first_index}, expected {expected}");
+                if on_damage == OnDamage::Refuse {
+                    return Err(WalError::Unrecoverable {
+                        file: name,
+                        pos: 0,
+                        detail,
+                    });
+                }
+                let d = Damage {
+                    index: expected,
                     pos: 0,
-                    detail: format!("segment starts at index {first_index}, expected {expected}"),
-                });
+                    detail,
+                };
+                (0, Some(d))
+            } else {
+                wal.recover_segment(disk, &name, is_last, on_damage, &mut report)?
+            };
+            if let Some(d) = damage {
+                if on_damage == OnDamage::Report {
+                    return Err(WalError::Damaged {
+                        index: d.index,
+                        file: name,
+                        pos: d.pos,
+                        detail: d.detail,
+                    });
+                }
+                // Cut: the later segments go first, the last of them first, so that a crash
+                // midway leaves a shorter log, never one with a hole; then the damaged one is cut.
+                for (_, later) in names[k + 1..].iter().rev() {
+                    disk.delete(later)?;
+                }
+                if first_index != expected {
+                    disk.delete(&name)?;
+                } else {
+                    disk.truncate(&name, d.pos)?;
+                    wal.segments.push(Segment {
+                        name,
+                        first_index,
+                        len: d.pos,
+                    });
+                }
+                report.cut_from = Some(d.index);
+                break;
             }
-            let len = wal.recover_segment(disk, &name, is_last, &mut report)?;
             wal.segments.push(Segment {
                 name,
                 first_index,
@@ -170,8 +248,9 @@ impl Wal {
         disk: &mut dyn Disk,
         name: &str,
         is_last: bool,
+        on_damage: OnDamage,
         report: &mut Recovery,
-    ) -> Result<u64, WalError> {
+    ) -> Result<(u64, Option<Damage>), WalError> {
         const MAX_READS: u32 = 4;
         let read = |disk: &mut dyn Disk| -> Result<Vec<u8>, WalError> {
             let mut data = vec![0u8; disk.len(name)? as usize];
@@ -179,12 +258,12 @@ impl Wal {
             Ok(data)
         };
         let mut data = read(disk)?;
-        let mut scan = self.scan_segment(&data, name, is_last);
+        let mut scan = self.scan_segment(&data, name, is_last, on_damage);
         let mut reads = 1;
         while reads < MAX_READS
             && !scan
                 .as_ref()
-                .is_ok_and(|s| s.keep == data.len() && s.damaged.is_empty())
+                .is_ok_and(|s| s.keep == data.len() && s.damaged.is_empty() && s.damage.is_none())
         {
             let again = read(disk)?;
             reads += 1;
@@ -192,29 +271,64 @@ impl Wal {
                 break;
             }
             data = again;
-            scan = self.scan_segment(&data, name, is_last);
+            scan = self.scan_segment(&data, name, is_last, on_damage);
         }
         let scan = scan?;
         report.damaged.extend(&scan.damaged);
         self.slots.extend(scan.slots);
+        if scan.damage.is_some() {
+            // The caller reports or cuts; nothing is changed here.
+            return Ok((scan.keep as u64, scan.damage));
+        }
         if scan.keep < data.len() {
             report.truncated_bytes += (data.len() - scan.keep) as u64;
             disk.truncate(name, scan.keep as u64)?;
         }
-        Ok(scan.keep as u64)
+        Ok((scan.keep as u64, None))
     }
 
     /// Scans the bytes of one segment whose first entry is the next index: the frames it holds,
     /// which of them fail their payload CRC, and how much of it to keep.
-    fn scan_segment(&self, data: &[u8], name: &str, is_last: bool) -> Result<Scan, WalError> {
+    fn scan_segment(
+        &self,
+        data: &[u8],
+        name: &str,
+        is_last: bool,
+        on_damage: OnDamage,
+    ) -> Result<Scan, WalError> {
+        let refuse = on_damage == OnDamage::Refuse;
         let mut scan = Scan::default();
         let mut pos = 0usize;
         while pos < data.len() {
             let rest = &data[pos..];
+            let expected = self.next_index() + scan.slots.len() as u64;
+            // Without refusing, damage ends the scan where it is.
+            let damaged = |scan: &mut Scan, detail: String| {
+                scan.damage = Some(Damage {
+                    index: expected,
+                    pos: pos as u64,
+                    detail,
+                });
+            };
             let header = match codec::decode_header(rest) {
                 Ok(h) if rest.len() >= h.frame_len() => h,
                 // A checked header whose frame runs past the end: the last write, torn.
                 Ok(_) if is_last => break,
+                // A header cut short at the end of the log: the last write, torn.
+                Err(FrameError::Truncated { .. }) if is_last && !refuse => break,
+                // Anything else unreadable is damage: a torn write leaves a prefix.
+                Err(e) if !refuse => {
+                    damaged(&mut scan, format!("frame header unreadable: {e}"));
+                    break;
+                }
+                Ok(h) if !refuse => {
+                    let detail = format!(
+                        "frame of index {} is cut short in a sealed segment",
+                        h.index
+                    );
+                    damaged(&mut scan, detail);
+                    break;
+                }
                 // Garbage at the end of the last segment is a torn write after the last sync,
                 // unless a valid frame follows it: then synced data was damaged, and the entries
                 // in between (their partitions and offsets unknown) cannot be rebuilt. Refuse
@@ -256,7 +370,13 @@ impl Wal {
                     })
                 }
             };
-            let expected = self.next_index() + scan.slots.len() as u64;
+            if header.index != expected && !refuse {
+                damaged(
+                    &mut scan,
+                    format!("frame has index {}, expected {expected}", header.index),
+                );
+                break;
+            }
             if header.index != expected {
                 return Err(WalError::Unrecoverable {
                     file: name.to_string(),
@@ -264,14 +384,21 @@ impl Wal {
                     detail: format!("frame has index {}, expected {expected}", header.index),
                 });
             }
-            let damaged = codec::check_payload(&header, &rest[HEADER_LEN..]).is_err();
-            if damaged {
+            let damaged_payload = codec::check_payload(&header, &rest[HEADER_LEN..]).is_err();
+            if damaged_payload && !refuse {
+                damaged(
+                    &mut scan,
+                    format!("payload of index {} fails its CRC", header.index),
+                );
+                break;
+            }
+            if damaged_payload {
                 scan.damaged.push(header.index);
             }
             scan.slots.push(Slot {
                 header,
                 pos: pos as u64,
-                damaged,
+                damaged: damaged_payload,
             });
             pos += header.frame_len();
         }

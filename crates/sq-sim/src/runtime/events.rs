@@ -49,11 +49,8 @@ impl Sim {
                         name: "wake",
                     },
                 );
-                let mut out = std::mem::take(&mut self.node_out);
-                if let Some(n) = self.nodes[node as usize].node.as_mut() {
-                    n.handle_timeout(self.now, &mut out);
-                }
-                self.node_outputs(node, out)
+                let now = self.now;
+                self.node_step(node, |n, disk, out| n.handle_timeout(now, disk, out))
             }
             Event::SyncDone {
                 node,
@@ -145,10 +142,21 @@ impl Sim {
     }
 
     pub(super) fn node_input(&mut self, n: u32, input: Input) -> Result<(), Box<Failure>> {
+        let now = self.now;
+        self.node_step(n, |node, disk, out| node.handle(now, input, disk, out))
+    }
+
+    /// Lets node `n` act on its disk (an input or a deadline), then carries out what it asked
+    /// for, unless its disk died in the middle.
+    pub(super) fn node_step(
+        &mut self,
+        n: u32,
+        act: impl FnOnce(&mut Node, &mut SimDisk, &mut Vec<Output>),
+    ) -> Result<(), Box<Failure>> {
         let mut out = std::mem::take(&mut self.node_out);
         let sn = &mut self.nodes[n as usize];
         if let Some(node) = sn.node.as_mut() {
-            node.handle(self.now, input, &mut sn.disk, &mut out);
+            act(node, &mut sn.disk, &mut out);
         }
         self.flush_disk_calls(n);
         self.excuse_misdirected(n);

@@ -101,7 +101,7 @@ impl Sim {
                 return Ok(());
             }
             sn.exited = None;
-            let opened = Node::open(sn.config, &mut sn.disk);
+            let opened = Node::open(sn.config, &mut sn.disk, self.now);
             let death = sn.disk.take_death();
             self.flush_disk_calls(n);
             if let Some(kind) = death {

@@ -1,0 +1,77 @@
+//! Repairing a replica whose own storage lied (protocol-aware recovery, after Alagappan et al.,
+//! FAST 2018, reduced to what a three-node log needs).
+//!
+//! An entry that fails its checksum when read, or damage that recovery finds, may be an entry
+//! this replica acknowledged: the leader counted it toward a majority. So the replica may not
+//! simply forget it, nor keep behaving as if it held it. It:
+//! 1. records durably the (term, index) of the last entry its log may have held (its *horizon*;
+//!    when recovery cannot read the damaged identities, the term it was in and an unbounded
+//!    index), before it changes anything;
+//! 2. cuts its log before the damaged entry (a leader steps down first), so it never serves or
+//!    sends it;
+//! 3. until its own durable, leader-verified log reaches the horizon again, neither stands for
+//!    election nor grants a vote to a candidate whose log ends before the horizon;
+//! 4. is repaired by the leader's ordinary catch-up, which resends what it lacks.
+//!
+//! Why it is safe: Raft's leader completeness rests on every voter comparing the candidate's
+//! log with a log that holds every committed entry it acknowledged. The horizon is the last
+//! entry of such a log, one this replica really held, so comparing against it is the comparison
+//! the replica would have made before the damage, and the candidate it elects holds every entry
+//! it had. Acknowledgements stay honest: a follower acknowledges only entries it holds durably
+//! now. Liveness needs a majority of undamaged replicas, or a leader that holds the horizon.
+
+use crate::node::{Node, Output};
+use crate::status::Role;
+use sq_core::Time;
+use sq_storage::Disk;
+
+impl Node {
+    /// Entry `index` failed its checks when read: cut the log before it and repair from the
+    /// leader. A cluster of one has no one to repair it; it keeps the hole (never served).
+    pub(crate) fn damaged(
+        &mut self,
+        now: Time,
+        index: u64,
+        disk: &mut dyn Disk,
+        out: &mut Vec<Output>,
+    ) {
+        if self.single() || self.failed.is_some() {
+            return;
+        }
+        let (last_index, last_term) = self.last_entry();
+        let horizon = (self.meta.repair_term, self.meta.repair_index).max((last_term, last_index));
+        (self.meta.repair_term, self.meta.repair_index) = horizon;
+        if !self.persist(disk, out) {
+            return;
+        }
+        if self.role == Role::Leader {
+            self.step_down(now, out);
+        }
+        if let Err(e) = self.wal.truncate_from(disk, index) {
+            return self.fail(format!("cutting damaged entry {index} failed: {e}"), out);
+        }
+        self.commit_index = self.commit_index.min(index - 1);
+        self.verified = self.verified.min(index - 1);
+        if let Err(e) = self.rebuild() {
+            self.fail(
+                format!("rebuilding after cutting damaged entry {index} failed: {e}"),
+                out,
+            );
+        }
+    }
+
+    /// Leaves repair once the log that is durable and verified by a leader reaches the horizon.
+    pub(crate) fn check_repaired(&mut self, disk: &mut dyn Disk, out: &mut Vec<Output>) {
+        if self.meta.repair_term == 0 {
+            return;
+        }
+        let upto = self.wal.synced_index().min(self.verified);
+        if upto == 0 || (self.term_at(upto), upto) < (self.meta.repair_term, self.meta.repair_index)
+        {
+            return;
+        }
+        self.meta.repair_term = 0;
+        self.meta.repair_index = 0;
+        self.persist(disk, out);
+    }
+}
