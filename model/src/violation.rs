@@ -31,6 +31,17 @@ pub enum Invariant {
     Recovery,
     /// What a scenario promises beyond the invariants (S01: every record consumed once, ...).
     Scenario,
+    /// 5: once the network heals, every replica holds the same committed log, commit index and
+    /// high watermarks.
+    Converged,
+    /// At most one leader per term.
+    OneLeaderPerTerm,
+    /// Entries with the same index and term on two replicas are the same entry.
+    LogMatching,
+    /// A leader holds every entry committed before its term.
+    LeaderCompleteness,
+    /// An entry once committed never changes, on any replica.
+    CommittedPrefixStable,
 }
 
 impl Invariant {
@@ -40,6 +51,7 @@ impl Invariant {
             Invariant::AckedDurable => Some(1),
             Invariant::Contiguous => Some(2),
             Invariant::CrcIntegrity => Some(3),
+            Invariant::Converged => Some(5),
             _ => None,
         }
     }
@@ -59,6 +71,11 @@ impl Invariant {
             Invariant::Liveness => "no stuck client once healed",
             Invariant::Recovery => "a node recovers from every crash",
             Invariant::Scenario => "the scenario's own expectation holds",
+            Invariant::Converged => "after the heal, replicas converge",
+            Invariant::OneLeaderPerTerm => "at most one leader per term",
+            Invariant::LogMatching => "same index and term, same entry",
+            Invariant::LeaderCompleteness => "a leader holds every committed entry",
+            Invariant::CommittedPrefixStable => "the committed prefix never changes",
         }
     }
 }

@@ -8,7 +8,7 @@ pub(crate) struct Jitter(u64);
 impl Jitter {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Jitter {
-        Jitter(seed ^ 0x5eed_0f_e1ec_7104)
+        Jitter(seed ^ 0x005e_ed0f_e1ec_7104)
     }
 
     /// A value in `0..n` (0 when `n` is 0).

@@ -28,11 +28,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 mod checker;
 mod checks;
+mod converge;
 mod events;
 mod faults;
 mod finish;
 mod host;
 mod observe;
+mod replicas;
 mod wire;
 mod workload;
 
@@ -83,6 +85,14 @@ pub struct SimConfig {
     /// How long (ns) a node that died on its own (a disk error, a crash inside an operation)
     /// stays down before its supervisor restarts it.
     pub supervisor_backoff: u64,
+    /// The nodes' election timeout, ns (each adds its own jitter of up to as much again).
+    pub election_timeout: u64,
+    /// The leaders' heartbeat interval, ns.
+    pub heartbeat: u64,
+    /// The most bytes of entries in one append message.
+    pub max_append_bytes: usize,
+    /// The most bytes of entries in flight per follower.
+    pub max_inflight_bytes: usize,
 }
 
 impl SimConfig {
@@ -118,7 +128,44 @@ impl SimConfig {
             // Drawn last, so the draws above keep their values. Kept under the producers' first
             // retry interval, so that a supervised restart looks like a brief outage.
             supervisor_backoff: rng.between(1, 18) * Time::MILLI,
+            // Long enough for a round trip and a sync, several heartbeats apart.
+            election_timeout: rng.between(20, 40) * Time::MILLI,
+            heartbeat: rng.between(3, 5) * Time::MILLI,
+            // Small, so appends are split and flow control holds them back in a typical run.
+            max_append_bytes: rng.between(150, 2000) as usize,
+            max_inflight_bytes: rng.between(300, 8000) as usize,
         }
+    }
+
+    /// How long a healthy, undisturbed cluster may take to answer an operation: see
+    /// [`LIVENESS_BOUND`]; a cluster of several nodes may first have to elect a leader (up to
+    /// two election timeouts before a follower stands, a round trip each for pre-votes, votes
+    /// and the leader's first entry, and a lost election or two) and its clients to find it.
+    pub fn liveness_bound(&self) -> u64 {
+        if self.shape.nodes <= 1 {
+            LIVENESS_BOUND
+        } else {
+            LIVENESS_BOUND + 6 * self.election_timeout + 100 * Time::MILLI
+        }
+    }
+
+    /// The node config of node `n` in this run.
+    pub fn node_config(&self, n: u32) -> NodeConfig {
+        let mut config = NodeConfig::new(NodeId(n), u32::from(self.shape.partitions));
+        config.wal = WalConfig {
+            segment_bytes: self.segment_bytes,
+        };
+        config.flush_delay = self.flush_delay;
+        config.dedup_window = self.dedup_window;
+        config.max_fetch_records = self.max_fetch_records;
+        config.max_batch_records = self.max_batch_records;
+        config.nodes = u32::from(self.shape.nodes);
+        config.seed = mix(self.seed, 0x0de0 + u64::from(n));
+        config.election_timeout = self.election_timeout;
+        config.heartbeat = self.heartbeat;
+        config.max_append_bytes = self.max_append_bytes;
+        config.max_inflight_bytes = self.max_inflight_bytes;
+        config
     }
 }
 
@@ -258,14 +305,7 @@ impl Sim {
         let shape = cfg.shape;
         let mut nodes = Vec::new();
         for n in 0..u32::from(shape.nodes) {
-            let mut config = NodeConfig::new(NodeId(n), u32::from(shape.partitions));
-            config.wal = WalConfig {
-                segment_bytes: cfg.segment_bytes,
-            };
-            config.flush_delay = cfg.flush_delay;
-            config.dedup_window = cfg.dedup_window;
-            config.max_fetch_records = cfg.max_fetch_records;
-            config.max_batch_records = cfg.max_batch_records;
+            let config = cfg.node_config(n);
             let mut disk = SimDisk::new();
             let node = Node::open(config, &mut disk, Time::ZERO)
                 .unwrap_or_else(|e| panic!("invariant: a node opens on an empty disk: {e}"));
@@ -431,6 +471,7 @@ impl Sim {
                 ));
             }
             Transition::Misdirect { node, seed } => {
+                let node = self.atlas(u32::from(node));
                 let m = Misdirect {
                     other_file: seed % 2 == 1,
                     pick: self.rng.next_u64(),
@@ -483,7 +524,10 @@ impl Sim {
                     "disk of n{node}: the next {fault:?} fails with an I/O error"
                 ));
             }
-            Transition::Corrupt { node, .. } => self.corrupt(u32::from(node), t.corrupts_header()),
+            Transition::Corrupt { node, .. } => {
+                let node = self.atlas(u32::from(node));
+                self.corrupt(node, t.corrupts_header())
+            }
             Transition::Network { loss, dup, .. } => {
                 self.net.loss = loss;
                 self.net.dup = dup;
@@ -492,6 +536,9 @@ impl Sim {
         }
         self.check_watermarks()?;
         self.refresh_images()?;
+        for n in 0..self.nodes.len() as u32 {
+            self.check_raft(n)?;
+        }
         self.check_liveness()
     }
 

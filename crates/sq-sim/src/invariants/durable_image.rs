@@ -8,7 +8,7 @@
 //! checked for the changed files against their neighbours in log order, through each partition's
 //! per-file spans.
 
-use super::image::{frames_from, BatchIndex, ImageFrame};
+use super::image::{frames_from, BatchIndex, EntryId, ImageFrame};
 use crate::disk::SimDisk;
 use sq_core::codec::{self, EntryKind, HEADER_LEN};
 use sq_model::{Invariant, Violation};
@@ -24,6 +24,8 @@ struct FileScan {
     parsed: usize,
     /// Its batch frames in order: (partition, base offset, end offset, position).
     batches: Vec<(u32, u64, u64, usize)>,
+    /// The log indexes of all its frames, in order.
+    indexes: Vec<u64>,
 }
 
 /// The durable image of one node's WAL.
@@ -34,6 +36,8 @@ pub struct DurableImage {
     /// Per partition, per file (in log order): the first base offset and the end offset of the
     /// partition's batches in that file.
     spans: BTreeMap<u32, BTreeMap<String, (u64, u64)>>,
+    /// Every durable entry by log index: its term, identity and file.
+    entries: BTreeMap<u64, (u64, EntryId, Rc<str>)>,
 }
 
 /// What a refresh changed.
@@ -44,12 +48,19 @@ pub struct Refreshed {
     pub displaced: Vec<(u32, u64)>,
     /// The segment files whose frames changed, in log order (removed ones included).
     pub files: Vec<String>,
+    /// Entries that became durable (or durable again): (index, term, identity).
+    pub new_entries: Vec<(u64, u64, EntryId)>,
 }
 
 impl DurableImage {
     /// The batch frames by (partition, base offset).
     pub fn batches(&self) -> &BatchIndex {
         &self.batches
+    }
+
+    /// The durable entry at log index `index`: its term and identity.
+    pub fn entry(&self, index: u64) -> Option<(u64, EntryId)> {
+        self.entries.get(&index).map(|(t, id, _)| (*t, *id))
     }
 
     /// The batch holding `offset` of `partition`, if the image has one.
@@ -65,7 +76,7 @@ impl DurableImage {
         let mut image = DurableImage::default();
         for file in disk.file_names().filter(|f| is_segment_file(f)) {
             if let Some(bytes) = disk.durable(file) {
-                image.parse(file, bytes);
+                image.parse(file, bytes, &mut Vec::new());
             }
         }
         image
@@ -83,7 +94,7 @@ impl DurableImage {
                 self.forget_file(&file, &mut out.displaced);
             }
             if let Some(bytes) = bytes {
-                self.parse(&file, bytes);
+                self.parse(&file, bytes, &mut out.new_entries);
             }
             out.files.push(file);
         }
@@ -108,17 +119,31 @@ impl DurableImage {
         for spans in self.spans.values_mut() {
             spans.remove(file);
         }
+        for index in scan.indexes {
+            if self
+                .entries
+                .get(&index)
+                .is_some_and(|(_, _, f)| &**f == file)
+            {
+                self.entries.remove(&index);
+            }
+        }
     }
 
     /// Parses the frames of `file` from where the last parse stopped. Past bytes that are not
     /// a whole frame it looks for the next one (a header with its magic and a good CRC): damage
     /// in the middle of a file hides nothing that follows it. With none, it stops there (a torn
     /// tail awaiting recovery) and resumes there when the file grows.
-    fn parse(&mut self, file: &str, bytes: &[u8]) {
+    fn parse(&mut self, file: &str, bytes: &[u8], new_entries: &mut Vec<(u64, u64, EntryId)>) {
         let scan = self.files.entry(file.to_string()).or_default();
         let (found, stopped) = frames_from(bytes, scan.parsed);
         let name: Rc<str> = Rc::from(file);
         for (pos, header) in found {
+            let id = EntryId::of(&header);
+            scan.indexes.push(header.index);
+            self.entries
+                .insert(header.index, (header.term, id, name.clone()));
+            new_entries.push((header.index, header.term, id));
             if header.kind != EntryKind::Batch {
                 continue;
             }

@@ -69,5 +69,52 @@ pub fn frames_from(bytes: &[u8], from: usize) -> (Vec<(usize, FrameHeader)>, usi
     (out, pos)
 }
 
+/// What a log entry is, apart from its place (index) and term: two replicas holding entries with
+/// the same index and term must hold the same one (Raft's log matching), byte for byte, which
+/// the payload's checksum stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryId {
+    /// Its kind.
+    pub kind: sq_core::EntryKind,
+    /// Its batch header (zero for other kinds).
+    pub batch: sq_core::BatchMeta,
+    /// Its payload's length.
+    pub payload_len: u32,
+    /// Its payload's checksum, as its header records it.
+    pub payload_crc: u32,
+}
+
+impl EntryId {
+    /// The identity of the entry `h` heads.
+    pub fn of(h: &FrameHeader) -> EntryId {
+        EntryId {
+            kind: h.kind,
+            batch: h.batch,
+            payload_len: h.payload_len,
+            payload_crc: h.payload_crc,
+        }
+    }
+}
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.batch;
+        match self.kind {
+            sq_core::EntryKind::Batch => write!(
+                f,
+                "batch p{} seq {} → partition {} offsets {}..{} (crc {:08x})",
+                b.producer,
+                b.seq,
+                b.partition,
+                b.base_offset,
+                b.base_offset + u64::from(b.count),
+                self.payload_crc
+            ),
+            sq_core::EntryKind::Refusal => write!(f, "refusal p{} seq {}", b.producer, b.seq),
+            sq_core::EntryKind::Noop => write!(f, "no-op"),
+        }
+    }
+}
+
 /// A node's durable batches by (partition, base offset).
 pub type BatchIndex = BTreeMap<(u32, u64), ImageFrame>;

@@ -9,5 +9,7 @@ pub mod consumer;
 pub mod durability;
 pub mod durable_image;
 pub mod image;
+pub mod majority;
+pub mod raft;
 pub mod served;
 pub mod watermark;

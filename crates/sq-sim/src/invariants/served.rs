@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 /// What node `n`'s durable bytes say about the batch holding `offset` of `partition`: its
 /// (CRC-checked) header, and whether its payload passes its CRC. The checker's own image says
 /// where it is; when it is not durable, the page cache is searched to say what became of it.
-fn durable_batch(
+pub(crate) fn durable_batch(
     n: u32,
     image: &DurableImage,
     disk: &SimDisk,

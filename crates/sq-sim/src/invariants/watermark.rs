@@ -30,6 +30,14 @@ impl Watermarks {
         Ok(())
     }
 
+    /// Forgets what `node` reported: a replica of a cluster restarts knowing no commit index
+    /// (it learns it from the leader), and one that cut its log for damage commits again what
+    /// it cut.
+    pub fn reset_node(&mut self, node: u32) {
+        self.seen.retain(|&(n, _), _| n != node);
+        self.lost_from.retain(|&(n, _), _| n != node);
+    }
+
     /// Lowers what `node` must report for `partition` to at most `offset`: the batches from there
     /// on were lost to an injected fault one node cannot survive (recovery may cut them as a
     /// torn tail), so what was committed there may be committed again.

@@ -3,6 +3,7 @@
 //! cluster was last disturbed. The world feeds it; it never reaches into a node.
 
 use super::*;
+use crate::invariants::raft::RaftChecker;
 
 /// The final read-back of one partition.
 pub(super) struct ReadBack {
@@ -29,6 +30,14 @@ pub(super) struct Checker {
     /// Since when every node has been up, every disk has had room and the network has been
     /// lossless, if that is so now.
     pub healthy_since: Option<Time>,
+    /// Per node: its batches the harness damaged after they were synced, by (partition, base
+    /// offset): (producer, sequence, records). They still count as synced copies.
+    pub damaged_copies: Vec<crate::invariants::majority::DamagedCopies>,
+    /// The one replica of a cluster whose storage may lie in this run (the fault atlas: one bad
+    /// copy of any item at most), once damage has been injected.
+    pub faulty_disk: Option<u32>,
+    /// Raft's safety properties.
+    pub raft: RaftChecker,
 }
 
 impl Checker {
@@ -44,6 +53,9 @@ impl Checker {
             acked: BTreeMap::new(),
             last_disturbance: Time::ZERO,
             healthy_since: Some(Time::ZERO),
+            damaged_copies: vec![BTreeMap::new(); nodes],
+            faulty_disk: None,
+            raft: RaftChecker::default(),
         }
     }
 }

@@ -168,6 +168,7 @@ impl Sim {
             self.node_out = out;
             return self.died_on_its_own(n, kind, "its disk died mid-operation".into());
         }
+        self.check_raft(n)?;
         self.node_outputs(n, out)
     }
 

@@ -115,10 +115,18 @@ impl Sim {
                 Ok(node) => {
                     let r = node.recovery();
                     let what = format!(
-                        "restart n{n}: recovered {} entries, cut a torn tail of {} bytes, damaged {:?}",
-                        r.entries, r.truncated_bytes, r.damaged
+                        "restart n{n}: recovered {} entries, cut a torn tail of {} bytes, damaged {:?}{}",
+                        r.entries,
+                        r.truncated_bytes,
+                        r.damaged,
+                        r.cut_from.map_or(String::new(), |i| format!(
+                            ", cut the log from damaged entry {i} to repair it from the leader"
+                        ))
                     );
                     self.nodes[n as usize].node = Some(node);
+                    if self.cfg.shape.nodes > 1 {
+                        self.check.watermarks.reset_node(n);
+                    }
                     self.disturbed();
                     self.fault(what);
                     return Ok(());
@@ -170,6 +178,17 @@ impl Sim {
         hit.then(|| e.to_string())
     }
 
+    /// The node that damage aimed at node `n` hits. In a cluster, one replica's storage may lie
+    /// per run, the first one damaged (TigerBeetle's fault atlas, simplified: at most one bad
+    /// copy of any item, and at most one replica repairing at a time, which a majority of good
+    /// replicas survives); later damage goes to it too.
+    pub(super) fn atlas(&mut self, n: u32) -> u32 {
+        if self.cfg.shape.nodes <= 1 {
+            return n;
+        }
+        *self.check.faulty_disk.get_or_insert(n)
+    }
+
     /// Flips one bit of a random synced, intact batch frame of node `n`: in its payload, or in
     /// its header if `header`. A header is flipped only in a frame that a synced frame follows
     /// in its segment, or in a sealed segment: recovery must then refuse (damage there is never a
@@ -184,7 +203,10 @@ impl Sim {
             .filter(|(k, f)| {
                 let followed = frames.get(k + 1).is_some_and(|g| g.file == f.file)
                     || Some(&f.file) != last_file.as_ref();
-                f.intact && f.header.payload_len > 0 && (!header || followed)
+                // Replicas report damage to a last frame (a torn write leaves a prefix, never
+                // a whole frame failing a checksum) and repair it from their peers.
+                let repairable = self.cfg.shape.nodes > 1;
+                f.intact && f.header.payload_len > 0 && (!header || followed || repairable)
             })
             .map(|(_, f)| f)
             .collect();
@@ -213,6 +235,9 @@ impl Sim {
         // destroys every frame after it, and then its offsets are handed out again.
         if self.cfg.shape.nodes == 1 {
             self.lose_to_fault(n, b.partition, b.base_offset, b.count, header);
+        } else if f.header.kind == sq_core::codec::EntryKind::Batch {
+            self.check.damaged_copies[n as usize]
+                .insert((b.partition, b.base_offset), (b.producer, b.seq, b.count));
         }
         self.stats.corruptions += 1;
         self.fault(format!(
@@ -253,9 +278,11 @@ impl Sim {
     fn excuse_misdirected_write(&mut self, n: u32, w: MisdirectedWrite) {
         let mut ranges = vec![(w.file.clone(), w.at..w.at + w.bytes.len() as u64)];
         let mut batches = Vec::new();
+        let mut idents = Vec::new();
         if let Ok(h) = sq_core::codec::decode_header(&w.bytes) {
             if h.kind == sq_core::codec::EntryKind::Batch {
                 batches.push((h.batch.partition, h.batch.base_offset, h.batch.count));
+                idents.push(h.batch);
             }
         }
         if let Some((file, pos, len)) = &w.landed {
@@ -269,6 +296,7 @@ impl Sim {
                     if h.kind == sq_core::codec::EntryKind::Batch {
                         let b = h.batch;
                         batches.push((b.partition, b.base_offset, b.count));
+                        idents.push(b);
                     }
                     ranges.push((file.clone(), frame));
                 }
@@ -278,6 +306,11 @@ impl Sim {
             // Recovery may take the damage for a torn tail and cut it.
             for &(p, base, count) in &batches {
                 self.lose_to_fault(n, p, base, count, true);
+            }
+        } else {
+            for b in &idents {
+                self.check.damaged_copies[n as usize]
+                    .insert((b.partition, b.base_offset), (b.producer, b.seq, b.count));
             }
         }
         self.stats.corruptions += 1;

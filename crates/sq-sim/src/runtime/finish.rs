@@ -45,7 +45,7 @@ impl Sim {
             (true, since) => Some(since.unwrap_or(self.now)),
         };
         match self.check.healthy_since {
-            Some(since) => self.check_settled(since, LIVENESS_BOUND),
+            Some(since) => self.check_settled(since, self.cfg.liveness_bound()),
             None => Ok(()),
         }
     }
@@ -123,6 +123,7 @@ impl Sim {
         for partition in 0..u32::from(self.cfg.shape.partitions) {
             self.read_back(partition, limit + self.cfg.settle_limit)?;
         }
+        self.converge()?;
         Ok(self.report())
     }
 

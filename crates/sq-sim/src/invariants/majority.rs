@@ -1,0 +1,155 @@
+//! Invariant 1 and the committed-only rule for several replicas, checked the moment a node
+//! answers: an ack only for a batch synced on a majority of WALs, records served only from
+//! batches synced on a majority. The diagnostic says, node by node, who has it synced, who has
+//! it only written, and who lacks it.
+//!
+//! A copy the harness damaged after it was synced (a bit flip, a misdirected write) still
+//! counts: the replica did sync it and the fault is the harness's, one copy per item at most
+//! (the fault atlas). What protects the data then is the other copies, which the end-of-run
+//! read-back and invariant 5 check.
+
+use super::durable_image::DurableImage;
+use super::served::durable_batch;
+use crate::disk::SimDisk;
+use sq_model::{Invariant, Violation};
+use std::collections::BTreeMap;
+
+/// A replica's batches the harness damaged after they were synced, by (partition, base
+/// offset): (producer, sequence, records).
+pub type DamagedCopies = BTreeMap<(u32, u64), (u64, u64, u32)>;
+
+/// What the checker sees of one replica.
+pub struct Replica<'a> {
+    /// The node.
+    pub n: u32,
+    /// Its durable image.
+    pub image: &'a DurableImage,
+    /// Its disk.
+    pub disk: &'a SimDisk,
+    /// Batches of its that the harness damaged after they were synced, by (partition, base
+    /// offset): (producer, sequence, records).
+    pub damaged: Option<&'a DamagedCopies>,
+}
+
+/// Whether `r` holds the batch of `partition` at `base_offset` made of (`producer`, `seq`,
+/// `count` records) synced; otherwise what it holds there.
+fn holds(
+    r: &Replica<'_>,
+    partition: u32,
+    base_offset: u64,
+    (producer, seq, count): (u64, u64, u32),
+) -> Result<(), String> {
+    let ident = (producer, seq, count);
+    if r.damaged
+        .and_then(|d| d.get(&(partition, base_offset)))
+        .is_some_and(|&d| d == ident)
+    {
+        return Ok(());
+    }
+    match durable_batch(r.n, r.image, r.disk, partition, base_offset) {
+        Ok((b, _))
+            if (b.producer, b.seq, b.count, b.base_offset)
+                == (producer, seq, count, base_offset) =>
+        {
+            Ok(())
+        }
+        Ok((b, _)) => Err(format!(
+            "n{} holds p{} seq {} ×{} at offset {}",
+            r.n, b.producer, b.seq, b.count, b.base_offset
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Invariant 1 at the ack: the batch is synced on a majority of `replicas`.
+pub fn check_ack_majority(
+    replicas: &[Replica<'_>],
+    acker: u32,
+    partition: u32,
+    batch: (u64, u64, u32),
+    base_offset: u64,
+) -> Result<(), Violation> {
+    let (producer, seq, count) = batch;
+    let majority = replicas.len() / 2 + 1;
+    let mut synced = Vec::new();
+    let mut other = Vec::new();
+    for r in replicas {
+        match holds(r, partition, base_offset, batch) {
+            Ok(()) => synced.push(format!("n{}", r.n)),
+            Err(why) => other.push(why),
+        }
+    }
+    if synced.len() >= majority {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Invariant::AckedDurable,
+        format!(
+            "partition {partition} offset {base_offset}, acked by n{acker} to p{producer} (seq \
+             {seq}, {count} records)"
+        ),
+        format!(
+            "synced on {majority} of {} WALs before the ack is sent",
+            replicas.len()
+        ),
+        format!(
+            "synced on {} ({}); {}",
+            synced.len(),
+            synced.join(", "),
+            other.join("; ")
+        ),
+    ))
+}
+
+/// Every record of `partition` in `offsets` that node `server` serves comes from a batch synced
+/// on a majority of `replicas` (found through the server's own durable image).
+pub fn check_served_majority(
+    replicas: &[Replica<'_>],
+    server: u32,
+    partition: u32,
+    offsets: std::ops::Range<u64>,
+) -> Result<(), Violation> {
+    let majority = replicas.len() / 2 + 1;
+    let Some(me) = replicas.iter().find(|r| r.n == server) else {
+        return Ok(());
+    };
+    let mut offset = offsets.start;
+    while offset < offsets.end {
+        let subject = format!("partition {partition} offset {offset}, served by n{server}");
+        let b = match durable_batch(server, me.image, me.disk, partition, offset) {
+            Ok((b, _)) => b,
+            Err(actual) => {
+                return Err(Violation::new(
+                    Invariant::OnlyCommittedServed,
+                    subject,
+                    "only records synced on a majority are served",
+                    actual,
+                ))
+            }
+        };
+        let ident = (b.producer, b.seq, b.count);
+        let mut synced = Vec::new();
+        let mut other = Vec::new();
+        for r in replicas {
+            match holds(r, partition, b.base_offset, ident) {
+                Ok(()) => synced.push(format!("n{}", r.n)),
+                Err(why) => other.push(why),
+            }
+        }
+        if synced.len() < majority {
+            return Err(Violation::new(
+                Invariant::OnlyCommittedServed,
+                subject,
+                format!("synced on {majority} of {} WALs", replicas.len()),
+                format!(
+                    "synced on {} ({}); {}",
+                    synced.len(),
+                    synced.join(", "),
+                    other.join("; ")
+                ),
+            ));
+        }
+        offset = (b.base_offset + u64::from(b.count)).max(offset + 1);
+    }
+    Ok(())
+}
