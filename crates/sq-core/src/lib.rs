@@ -11,8 +11,8 @@ pub mod proto;
 pub mod time;
 
 pub use codec::{BatchMeta, EntryKind, FrameError, FrameHeader};
-pub use peer::{AppendReply, AppendRequest, PeerMsg, VoteReply, VoteRequest};
 pub use ids::{ClientId, NodeId, Offset, PartitionId, ProducerId};
+pub use peer::{AppendReply, AppendRequest, PeerMsg, VoteReply, VoteRequest};
 pub use proto::{
     Definiteness, FetchError, FetchOk, FetchRequest, FetchedRecord, ProduceError, ProduceOk,
     ProduceRequest, Reply, Request,
