@@ -1,7 +1,7 @@
 //! The client history: each operation as invoke, then ok, fail or info.
 
 use bytes::Bytes;
-use sq_core::{ClientId, FetchedRecord, Offset, PartitionId, ProducerId, Time};
+use sq_core::{ClientId, FetchedRecord, NodeId, Offset, PartitionId, ProducerId, Time};
 
 /// What an operation asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +58,10 @@ pub struct HistoryEvent {
     pub client: ClientId,
     /// The operation's id, unique per client; invoke and completion share it.
     pub op: u64,
+    /// The node whose reply completed the operation; `None` for an invocation and for a
+    /// give-up. With several nodes a request may be sent to each in turn, so a checker needs to
+    /// know which one's word it is.
+    pub node: Option<NodeId>,
     /// What happened.
     pub outcome: Outcome,
 }

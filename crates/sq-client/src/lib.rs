@@ -3,6 +3,10 @@
 //! They never send anything themselves: each call returns [`ClientOutput`]s (a request to send, a
 //! timer to set) and appends to the client's [`History`], which records every operation as
 //! invoke, then ok, fail (definite) or info (indeterminate), as Jepsen does.
+//!
+//! A client sends to the node it believes leads, follows `NotLeader` hints (or tries the next
+//! node), and resends the very same request each time, so that an idempotent produce stays one
+//! produce whichever leader finally takes it.
 
 mod consumer;
 mod history;

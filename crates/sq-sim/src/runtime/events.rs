@@ -269,17 +269,32 @@ impl Sim {
         let Payload::Reply { req, reply } = &envelope.payload else {
             return Ok(());
         };
+        let Addr::Node(node) = from else {
+            return Ok(());
+        };
+        let from = NodeId(node);
+        let mut out = std::mem::take(&mut self.client_out);
         let p = u32::from(self.cfg.shape.producers);
-        if c < p {
+        let corrupt = if c < p {
             match reply {
                 Reply::Produce(Err(ProduceError::StorageFull)) => self.stats.storage_full += 1,
                 Reply::Produce(Err(ProduceError::DiskFull)) => self.stats.disk_full += 1,
                 _ => {}
             }
-            self.work.producers[c as usize].on_reply(self.now, *req, reply.clone());
-        } else if let Some(FetchError::Corrupt { offset, next }) =
-            self.work.consumers[(c - p) as usize].on_reply(self.now, *req, reply.clone())
-        {
+            self.work.producers[c as usize].on_reply(self.now, from, *req, reply.clone(), &mut out);
+            None
+        } else {
+            self.work.consumers[(c - p) as usize].on_reply(
+                self.now,
+                from,
+                *req,
+                reply.clone(),
+                &mut out,
+            )
+        };
+        self.route_client(c, &mut out);
+        self.client_out = out;
+        if let Some(FetchError::Corrupt { offset, next }) = corrupt {
             self.skip_corrupt(c, *req, offset, next)?;
         }
         self.after_client(c)

@@ -42,5 +42,8 @@ pub(super) fn history_line(e: &HistoryEvent) -> String {
         Outcome::Fail(m) => format!("fail {m}"),
         Outcome::Info(m) => format!("info {m}"),
     };
-    format!("{} op {} {what}", e.client, e.op)
+    match e.node {
+        Some(node) => format!("{} op {} {what} (from {node})", e.client, e.op),
+        None => format!("{} op {} {what}", e.client, e.op),
+    }
 }

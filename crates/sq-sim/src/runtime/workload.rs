@@ -20,12 +20,22 @@ impl Workload {
     /// Idle clients for `cfg`'s shape: producers first, then consumers and the reader.
     pub fn new(cfg: &SimConfig) -> Workload {
         let p = u32::from(cfg.shape.producers);
+        // The clients talk to the cluster that is simulated, whatever the configs say.
+        let nodes = u32::from(cfg.shape.nodes);
+        let producer = ProducerConfig {
+            nodes,
+            ..cfg.producer
+        };
+        let consumer = ConsumerConfig {
+            nodes,
+            ..cfg.consumer
+        };
         Workload {
             producers: (0..p)
-                .map(|i| Producer::new(ClientId(i), ProducerId(u64::from(i)), cfg.producer))
+                .map(|i| Producer::new(ClientId(i), ProducerId(u64::from(i)), producer))
                 .collect(),
             consumers: (0..=u32::from(cfg.shape.consumers))
-                .map(|j| Consumer::new(ClientId(p + j), cfg.consumer))
+                .map(|j| Consumer::new(ClientId(p + j), consumer))
                 .collect(),
             ops: BTreeMap::new(),
             history: Vec::new(),
