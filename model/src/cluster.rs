@@ -1,9 +1,10 @@
 //! The reference state machine: the cluster as the test sees it, never its outcomes.
 
-use crate::transition::Transition;
+use crate::transition::{Cut, Transition};
 use proptest::prelude::*;
 use proptest::strategy::Union;
 use proptest_state_machine::ReferenceStateMachine;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// How big the simulated cluster is.
@@ -33,7 +34,8 @@ impl ClusterShape {
 const MAX_CORRUPTIONS: u8 = 3;
 
 /// What the test knows of the cluster: which nodes are up, which disks are full, how bad the
-/// network is. The transition strategy uses it to propose only meaningful transitions.
+/// network is, how it is split, which nodes are paused. The transition strategy uses it to
+/// propose only meaningful transitions.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterModel {
     /// The cluster's shape.
@@ -57,6 +59,15 @@ pub struct ClusterModel {
     /// can make a node refuse proposed: header flips and misdirected writes. The model-based test
     /// compares each node's up/down state with `up` and cannot yet; swarm runs can.
     pub may_refuse: bool,
+    /// The partition in force, if any (a new one replaces it; `heal-net` ends it).
+    pub partition: Option<Cut>,
+    /// Slow links: extra milliseconds per message from one node to another.
+    pub clogs: BTreeMap<(u8, u8), u16>,
+    /// The time the `run` transitions have let pass, ms. The simulator's clock is at least this
+    /// far on (other transitions take time too), so a pause the model sees as over is over.
+    pub elapsed_ms: u64,
+    /// Per node: until when (in `elapsed_ms`) its process is paused, if it is.
+    pub paused_until_ms: Vec<Option<u64>>,
 }
 
 impl fmt::Debug for ClusterModel {
@@ -77,7 +88,20 @@ impl fmt::Debug for ClusterModel {
             list(&self.disk_full),
             self.loss,
             self.dup
-        )
+        )?;
+        // Only what is in force, so a single-node state prints as it always did.
+        if let Some(cut) = self.partition {
+            write!(f, " partition=[{cut}]")?;
+        }
+        for ((from, to), ms) in &self.clogs {
+            write!(f, " clog=n{from}->n{to}+{ms}ms")?;
+        }
+        for (n, until) in self.paused_until_ms.iter().enumerate() {
+            if let Some(until) = until {
+                write!(f, " paused=n{n}..{until}ms")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -94,6 +118,10 @@ impl ClusterModel {
             corruptions: 0,
             misdirects: 0,
             may_refuse: false,
+            partition: None,
+            clogs: BTreeMap::new(),
+            elapsed_ms: 0,
+            paused_until_ms: vec![None; shape.nodes as usize],
         }
     }
 
@@ -104,9 +132,11 @@ impl ClusterModel {
     }
 
     /// Whether `t` can be applied in this state: its ids are in range, and the corruption budget
-    /// is not spent. A transition that has become pointless (restart a node that is up, free a
-    /// disk that has room) is allowed and does nothing, so the shrinker can delete any single
-    /// transition of a pair; [`ClusterModel::transition_strategy`] only proposes meaningful ones.
+    /// is not spent; network faults and pauses need more than one node. A transition that has
+    /// become pointless (restart a node that is up, free a disk that has room, heal a network
+    /// that is whole, pause a node that is down) is allowed and does nothing, so the shrinker
+    /// can delete any single transition of a pair; [`ClusterModel::transition_strategy`] only
+    /// proposes meaningful ones.
     pub fn allows(&self, t: &Transition) -> bool {
         let node_ok = |n: u8| n < self.shape.nodes;
         match *t {
@@ -138,6 +168,14 @@ impl ClusterModel {
                 node_ok(node) && self.corruptions < MAX_CORRUPTIONS
             }
             Transition::Network { loss, dup, .. } => loss <= 50 && dup <= 50,
+            Transition::Partition { cut, .. } => {
+                self.shape.nodes > 1 && cut.valid(self.shape.nodes)
+            }
+            Transition::Clog { from, to, ms, .. } => {
+                self.shape.nodes > 1 && node_ok(from) && node_ok(to) && from != to && ms > 0
+            }
+            Transition::HealNet { .. } => self.shape.nodes > 1,
+            Transition::Pause { node, ms, .. } => self.shape.nodes > 1 && node_ok(node) && ms > 0,
         }
     }
 
@@ -156,8 +194,10 @@ impl ClusterModel {
     /// The state after `t`.
     pub fn apply(&mut self, t: &Transition) {
         match *t {
+            // A crash ends a pause: the restarted process was never paused.
             Transition::Crash { node, .. } | Transition::PowerLoss { node, .. } => {
-                self.up[node as usize] = false
+                self.up[node as usize] = false;
+                self.paused_until_ms[node as usize] = None;
             }
             Transition::Restart { node, .. } => self.up[node as usize] = true,
             Transition::DiskFull { node, .. } => self.disk_full[node as usize] = true,
@@ -176,12 +216,100 @@ impl ClusterModel {
                 self.loss = loss;
                 self.dup = dup;
             }
+            Transition::Partition { cut, .. } => self.partition = Some(cut),
+            Transition::Clog { from, to, ms, .. } => {
+                self.clogs.insert((from, to), ms);
+            }
+            Transition::HealNet { .. } => {
+                self.partition = None;
+                self.clogs.clear();
+            }
+            // A second pause of a paused node ends when the later of the two would.
+            Transition::Pause { node, ms, .. } => {
+                if self.up[node as usize] {
+                    let until = self.elapsed_ms + u64::from(ms);
+                    let p = &mut self.paused_until_ms[node as usize];
+                    *p = Some(p.map_or(until, |u| u.max(until)));
+                }
+            }
+            Transition::Run { ms, .. } => {
+                self.elapsed_ms += u64::from(ms);
+                let now = self.elapsed_ms;
+                for p in &mut self.paused_until_ms {
+                    if p.is_some_and(|until| until <= now) {
+                        *p = None;
+                    }
+                }
+            }
             // A disk error stops the node; its supervisor restarts it at once.
             Transition::Produce { .. }
             | Transition::Fetch { .. }
-            | Transition::Run { .. }
             | Transition::DiskError { .. } => {}
         }
+    }
+
+    /// Whether node `n` is up and not paused, as far as the model knows.
+    fn live(&self, n: u8) -> bool {
+        self.up[n as usize] && self.paused_until_ms[n as usize].is_none()
+    }
+
+    /// The up, unpaused nodes that form a majority and all reach each other both ways (clogged
+    /// links are slow, not cut), if such a set exists: the largest, and of those the one with
+    /// the lowest ids. Liveness checks ask it whether the cluster must make progress.
+    ///
+    /// `isolated_leader` is the node a `partition isolate-leader` cut off, as the harness
+    /// resolved it (the model never sees who leads); it is ignored under other partitions.
+    /// Unknown (`None`) under `isolate-leader`, any node may be the one, and the answer is the
+    /// set that every choice gives (`None` unless they all agree). A pause counts until the
+    /// model's own clock says it ended: the simulator's is never behind it, so a node this sees
+    /// paused may have resumed, never the other way round. Exhaustive: meant for a few nodes.
+    pub fn connected_majority(&self, isolated_leader: Option<u8>) -> Option<Vec<u8>> {
+        let candidates: Vec<u8> = match (self.partition, isolated_leader) {
+            (Some(Cut::IsolateLeader), None) => (0..self.shape.nodes).collect(),
+            (_, leader) => vec![leader.unwrap_or(0)],
+        };
+        let answers: BTreeSet<Option<Vec<u8>>> = candidates
+            .into_iter()
+            .map(|leader| self.majority_given(leader))
+            .collect();
+        match answers.len() {
+            1 => answers.into_iter().next().flatten(),
+            _ => None,
+        }
+    }
+
+    /// [`ClusterModel::connected_majority`] with the isolated leader known.
+    fn majority_given(&self, leader: u8) -> Option<Vec<u8>> {
+        let nodes = self.shape.nodes;
+        let cut = self
+            .partition
+            .map(|c| c.links(nodes, leader))
+            .unwrap_or_default();
+        let live = self.nodes_where(|n| self.live(n as u8));
+        let connected = |a: u8, b: u8| !cut.contains(&(a, b)) && !cut.contains(&(b, a));
+        let need = usize::from(nodes) / 2 + 1;
+        // Every subset of the live nodes, as a bit mask over `live`.
+        let mut best: Option<Vec<u8>> = None;
+        for mask in 0u64..(1u64 << live.len().min(63)) {
+            let set: Vec<u8> = live
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, &n)| n)
+                .collect();
+            let clique = set
+                .iter()
+                .enumerate()
+                .all(|(i, &a)| set[i + 1..].iter().all(|&b| connected(a, b)));
+            let better = match &best {
+                None => true,
+                Some(b) => set.len() > b.len() || (set.len() == b.len() && set < *b),
+            };
+            if clique && set.len() >= need && better {
+                best = Some(set);
+            }
+        }
+        best
     }
 
     fn nodes_where(&self, pred: impl Fn(usize) -> bool) -> Vec<u8> {
@@ -301,7 +429,57 @@ impl ClusterModel {
                 });
             }
         }
+        if s.nodes > 1 {
+            self.network_faults(&mut options);
+        }
         Union::new_weighted(options).boxed()
+    }
+
+    /// Partitions, clogs, heals and pauses, for a cluster of more than one node (a single-node
+    /// strategy proposes exactly what it did before they existed, so saved seeds keep meaning).
+    fn network_faults(&self, options: &mut Vec<(u32, BoxedStrategy<Transition>)>) {
+        let n = self.shape.nodes;
+        let seed = any::<u16>();
+        // Two distinct nodes: the second is a non-zero step from the first, around the ring.
+        let pair = (0..n, 1..n).prop_map(move |(a, d)| {
+            let b = (u16::from(a) + u16::from(d)) % u16::from(n);
+            (a, b as u8)
+        });
+        let cut = prop_oneof![
+            3 => (0..n).prop_map(|node| Cut::Split { node }),
+            3 => Just(Cut::IsolateLeader),
+            1 => Just(Cut::AllApart),
+            2 => pair.clone().prop_map(|(from, to)| Cut::OneWay { from, to }),
+            2 => pair.clone().prop_map(|(a, b)| Cut::Partial { a, b }),
+        ];
+        options.push((
+            3,
+            (cut, seed)
+                .prop_map(|(cut, seed)| Transition::Partition { cut, seed })
+                .boxed(),
+        ));
+        options.push((
+            2,
+            (pair, 1u16..=100, seed)
+                .prop_map(|((from, to), ms, seed)| Transition::Clog { from, to, ms, seed })
+                .boxed(),
+        ));
+        if self.partition.is_some() || !self.clogs.is_empty() {
+            options.push((
+                6,
+                seed.prop_map(|seed| Transition::HealNet { seed }).boxed(),
+            ));
+        }
+        let up = self.nodes_where(|k| self.up[k]);
+        if !up.is_empty() {
+            // Up to well past an election timeout, so that a paused leader is replaced.
+            options.push((
+                2,
+                (proptest::sample::select(up), 1u16..=150, seed)
+                    .prop_map(|(node, ms, seed)| Transition::Pause { node, ms, seed })
+                    .boxed(),
+            ));
+        }
     }
 }
 
@@ -331,5 +509,194 @@ impl ReferenceStateMachine for SingleNodeCluster {
 
     fn preconditions(state: &ClusterModel, t: &Transition) -> bool {
         state.allows(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    const THREE: ClusterShape = ClusterShape {
+        nodes: 3,
+        partitions: 1,
+        producers: 1,
+        consumers: 1,
+    };
+
+    fn after(script: &[Transition]) -> ClusterModel {
+        let mut m = ClusterModel::new(THREE, 1);
+        for t in script {
+            assert!(m.allows(t), "{t} not allowed in {m:?}");
+            m.apply(t);
+        }
+        m
+    }
+
+    fn cut(cut: Cut) -> Transition {
+        Transition::Partition { cut, seed: 0 }
+    }
+
+    #[test]
+    fn a_whole_network_has_every_node_in_its_majority() {
+        assert_eq!(after(&[]).connected_majority(None), Some(vec![0, 1, 2]));
+        // A slow link still delivers.
+        let clogged = after(&[Transition::Clog {
+            from: 0,
+            to: 1,
+            ms: 50,
+            seed: 0,
+        }]);
+        assert_eq!(clogged.connected_majority(None), Some(vec![0, 1, 2]));
+    }
+
+    #[test]
+    fn a_split_leaves_the_other_side_as_the_majority() {
+        let m = after(&[cut(Cut::Split { node: 2 })]);
+        assert_eq!(m.connected_majority(None), Some(vec![0, 1]));
+        // With a node of the majority side down, nothing is left.
+        let m = after(&[
+            cut(Cut::Split { node: 2 }),
+            Transition::Crash { node: 0, seed: 0 },
+        ]);
+        assert_eq!(m.connected_majority(None), None);
+    }
+
+    #[test]
+    fn isolating_the_leader_needs_to_know_which_node_leads() {
+        let m = after(&[cut(Cut::IsolateLeader)]);
+        assert_eq!(m.connected_majority(Some(1)), Some(vec![0, 2]));
+        assert_eq!(m.connected_majority(Some(0)), Some(vec![1, 2]));
+        // Unknown, each choice gives another majority.
+        assert_eq!(m.connected_majority(None), None);
+    }
+
+    #[test]
+    fn all_apart_leaves_no_majority() {
+        assert_eq!(after(&[cut(Cut::AllApart)]).connected_majority(None), None);
+    }
+
+    #[test]
+    fn a_one_way_cut_breaks_the_pair_it_cuts() {
+        let m = after(&[cut(Cut::OneWay { from: 0, to: 1 })]);
+        assert_eq!(m.connected_majority(None), Some(vec![0, 2]));
+        let m = after(&[cut(Cut::OneWay { from: 2, to: 0 })]);
+        assert_eq!(m.connected_majority(None), Some(vec![0, 1]));
+    }
+
+    #[test]
+    fn a_partial_partition_leaves_majorities_through_the_middle_node() {
+        let m = after(&[cut(Cut::Partial { a: 0, b: 1 })]);
+        assert_eq!(m.connected_majority(None), Some(vec![0, 2]));
+        let m = after(&[
+            cut(Cut::Partial { a: 0, b: 1 }),
+            Transition::Crash { node: 2, seed: 0 },
+        ]);
+        assert_eq!(m.connected_majority(None), None);
+    }
+
+    #[test]
+    fn a_new_partition_replaces_the_old_and_heal_net_ends_both_kinds_of_fault() {
+        let m = after(&[cut(Cut::AllApart), cut(Cut::Split { node: 0 })]);
+        assert_eq!(m.connected_majority(None), Some(vec![1, 2]));
+        let m = after(&[
+            cut(Cut::AllApart),
+            Transition::Clog {
+                from: 1,
+                to: 2,
+                ms: 9,
+                seed: 0,
+            },
+            Transition::HealNet { seed: 0 },
+        ]);
+        assert_eq!(m, after(&[]));
+    }
+
+    #[test]
+    fn a_paused_node_is_out_until_its_pause_ends_or_it_crashes() {
+        let pause = Transition::Pause {
+            node: 1,
+            ms: 50,
+            seed: 0,
+        };
+        let split = cut(Cut::Split { node: 2 });
+        let run = |ms| Transition::Run { ms, seed: 0 };
+        let m = after(&[split, pause, run(49)]);
+        assert_eq!(m.paused_until_ms, vec![None, Some(50), None]);
+        assert_eq!(m.connected_majority(None), None);
+        let m = after(&[split, pause, run(49), run(1)]);
+        assert_eq!(m.connected_majority(None), Some(vec![0, 1]));
+        let m = after(&[pause, Transition::Crash { node: 1, seed: 0 }]);
+        assert_eq!(m.paused_until_ms, vec![None; 3]);
+        // A down node is not paused (the transition does nothing).
+        let m = after(&[Transition::Crash { node: 1, seed: 0 }, pause]);
+        assert_eq!(m.paused_until_ms, vec![None; 3]);
+    }
+
+    #[test]
+    fn network_faults_need_more_than_one_node_and_ids_in_range() {
+        let one = ClusterModel::new(ClusterShape::SINGLE_NODE, 1);
+        for t in [
+            cut(Cut::AllApart),
+            Transition::HealNet { seed: 0 },
+            Transition::Pause {
+                node: 0,
+                ms: 5,
+                seed: 0,
+            },
+        ] {
+            assert!(!one.allows(&t), "{t}");
+        }
+        let three = after(&[]);
+        assert!(!three.allows(&cut(Cut::Split { node: 3 })));
+        assert!(!three.allows(&cut(Cut::Partial { a: 2, b: 2 })));
+        assert!(!three.allows(&Transition::Clog {
+            from: 1,
+            to: 1,
+            ms: 5,
+            seed: 0
+        }));
+        assert!(!three.allows(&Transition::Pause {
+            node: 0,
+            ms: 0,
+            seed: 0
+        }));
+        // Pointless, allowed: the shrinker may have deleted the partition before it.
+        assert!(three.allows(&Transition::HealNet { seed: 0 }));
+    }
+
+    fn draws(m: &ClusterModel, count: usize) -> Vec<Transition> {
+        let mut runner = TestRunner::deterministic();
+        (0..count)
+            .filter_map(|_| m.transition_strategy().new_tree(&mut runner).ok())
+            .map(|t| t.current())
+            .collect()
+    }
+
+    #[test]
+    fn the_strategy_proposes_network_faults_only_to_a_cluster() {
+        let network = |t: &Transition| {
+            matches!(
+                t,
+                Transition::Partition { .. }
+                    | Transition::Clog { .. }
+                    | Transition::HealNet { .. }
+                    | Transition::Pause { .. }
+            )
+        };
+        let one = ClusterModel::new(ClusterShape::SINGLE_NODE, 1);
+        assert!(!draws(&one, 2000).iter().any(network));
+        let whole = draws(&after(&[]), 2000);
+        assert!(whole.iter().any(network));
+        // Nothing to heal: no heal is proposed; once cut, it is.
+        assert!(!whole
+            .iter()
+            .any(|t| matches!(t, Transition::HealNet { .. })));
+        let cut = draws(&after(&[cut(Cut::AllApart)]), 2000);
+        assert!(cut.iter().any(|t| matches!(t, Transition::HealNet { .. })));
+        let m = after(&[]);
+        assert!(whole.iter().all(|t| m.allows(t)));
     }
 }

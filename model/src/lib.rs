@@ -19,5 +19,5 @@ mod violation;
 
 pub use cluster::{ClusterModel, ClusterShape, SingleNodeCluster};
 pub use oracle::{BatchStatus, LogOracle, RecordId};
-pub use transition::{parse_script, ParseError, Transition};
+pub use transition::{parse_script, Cut, ParseError, Transition};
 pub use violation::{Invariant, Violation};

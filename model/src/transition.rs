@@ -4,7 +4,7 @@
 //! a write tears, which bit flips), so that deleting one transition while shrinking leaves the
 //! behaviour of the others alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -130,6 +130,121 @@ pub enum Transition {
         /// Randomness for this transition.
         seed: u16,
     },
+    /// The network between nodes splits as `cut` says, replacing the partition in force (so one
+    /// `heal-net` undoes it). Clients keep reaching every node: a client talking to a minority
+    /// node hears refusals or times out, it is not cut off.
+    Partition {
+        /// Which node-to-node links are cut.
+        cut: Cut,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The link from node `from` to node `to` turns slow: each message on it takes `ms` more,
+    /// until healed. A new clog of the same link replaces the old one.
+    Clog {
+        /// The sending node.
+        from: u8,
+        /// The receiving node.
+        to: u8,
+        /// Extra latency per message, milliseconds.
+        ms: u16,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// Heals the partition and every clog. Loss and duplication stay as `network` set them:
+    /// they are a property of the whole network, reset by `network loss=0 dup=0`.
+    HealNet {
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The node's process stops for `ms` (a GC pause, a stopped VM): it handles nothing, then
+    /// resumes with its stale state and handles what arrived meanwhile, in order. A crash ends
+    /// the pause.
+    Pause {
+        /// Which node.
+        node: u8,
+        /// How long, in milliseconds.
+        ms: u16,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+}
+
+/// Which node-to-node links a [`Transition::Partition`] cuts. Written as in a script:
+/// `split node=2`, `isolate-leader`, `all-apart`, `one-way from=0 to=1`, `partial a=0 b=2`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Cut {
+    /// Node `node` alone on one side, every other node on the other (the 2+1 split of three).
+    Split {
+        /// The node cut off.
+        node: u8,
+    },
+    /// Like `split`, of the node that leads when the partition is applied. Only the harness can
+    /// tell which that is (the model never sees who leads): see [`Cut::links`].
+    IsolateLeader,
+    /// No node reaches another (1+1+1).
+    AllApart,
+    /// `from`'s messages to `to` are lost; `to`'s messages to `from` are delivered.
+    OneWay {
+        /// The node whose messages are lost.
+        from: u8,
+        /// The node that does not hear it.
+        to: u8,
+    },
+    /// `a` and `b` cannot reach each other either way, and both reach every other node: the
+    /// case where PreVote alone does not stop the two from taking turns to disrupt the leader.
+    Partial {
+        /// One end.
+        a: u8,
+        /// The other end.
+        b: u8,
+    },
+}
+
+impl Cut {
+    /// The directed links `(from, to)` this cut blocks among `nodes` nodes; `leader` is the node
+    /// that `isolate-leader` cuts off (ignored by the other kinds).
+    pub fn links(&self, nodes: u8, leader: u8) -> BTreeSet<(u8, u8)> {
+        let alone = |k: u8| {
+            (0..nodes)
+                .filter(|&m| m != k)
+                .flat_map(|m| [(k, m), (m, k)])
+                .collect()
+        };
+        match *self {
+            Cut::Split { node } => alone(node),
+            Cut::IsolateLeader => alone(leader),
+            Cut::AllApart => (0..nodes)
+                .flat_map(|a| (0..nodes).filter(move |&b| b != a).map(move |b| (a, b)))
+                .collect(),
+            Cut::OneWay { from, to } => BTreeSet::from([(from, to)]),
+            Cut::Partial { a, b } => BTreeSet::from([(a, b), (b, a)]),
+        }
+    }
+
+    /// Whether the node ids are below `nodes` and the two ends of a link differ.
+    pub fn valid(&self, nodes: u8) -> bool {
+        match *self {
+            Cut::Split { node } => node < nodes,
+            Cut::IsolateLeader | Cut::AllApart => true,
+            Cut::OneWay { from: a, to: b } | Cut::Partial { a, b } => {
+                a < nodes && b < nodes && a != b
+            }
+        }
+    }
+}
+
+impl fmt::Display for Cut {
+    /// The words after `partition` in a script line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Cut::Split { node } => write!(f, "split node={node}"),
+            Cut::IsolateLeader => write!(f, "isolate-leader"),
+            Cut::AllApart => write!(f, "all-apart"),
+            Cut::OneWay { from, to } => write!(f, "one-way from={from} to={to}"),
+            Cut::Partial { a, b } => write!(f, "partial a={a} b={b}"),
+        }
+    }
 }
 
 impl Transition {
@@ -156,7 +271,11 @@ impl Transition {
             | Transition::DiskFree { seed, .. }
             | Transition::DiskError { seed, .. }
             | Transition::Corrupt { seed, .. }
-            | Transition::Network { seed, .. } => seed,
+            | Transition::Network { seed, .. }
+            | Transition::Partition { seed, .. }
+            | Transition::Clog { seed, .. }
+            | Transition::HealNet { seed }
+            | Transition::Pause { seed, .. } => seed,
         }
     }
 }
@@ -207,6 +326,14 @@ impl fmt::Display for Transition {
             Transition::Corrupt { node, seed } => write!(f, "corrupt node={node} seed={seed}"),
             Transition::Network { loss, dup, seed } => {
                 write!(f, "network loss={loss} dup={dup} seed={seed}")
+            }
+            Transition::Partition { cut, seed } => write!(f, "partition {cut} seed={seed}"),
+            Transition::Clog { from, to, ms, seed } => {
+                write!(f, "clog from={from} to={to} ms={ms} seed={seed}")
+            }
+            Transition::HealNet { seed } => write!(f, "heal-net seed={seed}"),
+            Transition::Pause { node, ms, seed } => {
+                write!(f, "pause node={node} ms={ms} seed={seed}")
             }
         }
     }
@@ -265,6 +392,13 @@ impl FromStr for Transition {
     fn from_str(line: &str) -> Result<Transition, String> {
         let mut words = line.split_whitespace();
         let kind = words.next().ok_or("empty line")?;
+        // A partition names its kind next, before the fields: `partition split node=2 seed=1`.
+        let cut = match kind {
+            "partition" => Some(words.next().ok_or(
+                "`partition` needs a kind: split, isolate-leader, all-apart, one-way or partial",
+            )?),
+            _ => None,
+        };
         let mut map = BTreeMap::new();
         for w in words {
             let (k, v) = w
@@ -339,6 +473,37 @@ impl FromStr for Transition {
                 dup: f.num("dup")?,
                 seed,
             },
+            "partition" => Transition::Partition {
+                cut: match cut.unwrap_or_default() {
+                    "split" => Cut::Split {
+                        node: f.num("node")?,
+                    },
+                    "isolate-leader" => Cut::IsolateLeader,
+                    "all-apart" => Cut::AllApart,
+                    "one-way" => Cut::OneWay {
+                        from: f.num("from")?,
+                        to: f.num("to")?,
+                    },
+                    "partial" => Cut::Partial {
+                        a: f.num("a")?,
+                        b: f.num("b")?,
+                    },
+                    other => return Err(format!("unknown partition kind `{other}`")),
+                },
+                seed,
+            },
+            "clog" => Transition::Clog {
+                from: f.num("from")?,
+                to: f.num("to")?,
+                ms: f.num("ms")?,
+                seed,
+            },
+            "heal-net" => Transition::HealNet { seed },
+            "pause" => Transition::Pause {
+                node: f.num("node")?,
+                ms: f.num("ms")?,
+                seed,
+            },
             other => return Err(format!("unknown transition `{other}`")),
         };
         f.done(t)
@@ -403,5 +568,100 @@ mod tests {
         assert!(parse_script("fly seed=1").is_err());
         assert!(parse_script("run ms=5 seed=1 extra=2").is_err());
         assert!(parse_script("run ms=99999999 seed=1").is_err());
+    }
+
+    #[test]
+    fn network_faults_round_trip() {
+        let ts = vec![
+            Transition::Partition {
+                cut: Cut::Split { node: 2 },
+                seed: 1,
+            },
+            Transition::Partition {
+                cut: Cut::IsolateLeader,
+                seed: 2,
+            },
+            Transition::Partition {
+                cut: Cut::AllApart,
+                seed: 3,
+            },
+            Transition::Partition {
+                cut: Cut::OneWay { from: 0, to: 1 },
+                seed: 4,
+            },
+            Transition::Partition {
+                cut: Cut::Partial { a: 0, b: 2 },
+                seed: 5,
+            },
+            Transition::Clog {
+                from: 1,
+                to: 0,
+                ms: 40,
+                seed: 6,
+            },
+            Transition::HealNet { seed: 7 },
+            Transition::Pause {
+                node: 1,
+                ms: 120,
+                seed: 8,
+            },
+        ];
+        let text: String = ts.iter().map(|t| format!("{t}\n")).collect();
+        assert_eq!(
+            text,
+            "partition split node=2 seed=1\n\
+             partition isolate-leader seed=2\n\
+             partition all-apart seed=3\n\
+             partition one-way from=0 to=1 seed=4\n\
+             partition partial a=0 b=2 seed=5\n\
+             clog from=1 to=0 ms=40 seed=6\n\
+             heal-net seed=7\n\
+             pause node=1 ms=120 seed=8\n"
+        );
+        assert_eq!(parse_script(&text), Ok(ts.clone()));
+        let seeds: Vec<u16> = ts.iter().map(Transition::seed).collect();
+        assert_eq!(seeds, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn bad_partitions_say_why() {
+        let err = |line: &str| parse_script(line).unwrap_err().message;
+        assert_eq!(
+            err("partition"),
+            "`partition` needs a kind: split, isolate-leader, all-apart, one-way or partial"
+        );
+        assert_eq!(
+            err("partition diagonal seed=1"),
+            "unknown partition kind `diagonal`"
+        );
+        assert_eq!(err("partition split seed=1"), "`partition` needs `node=`");
+        assert_eq!(
+            err("partition all-apart node=1 seed=1"),
+            "`partition` has no field `node`"
+        );
+        assert_eq!(err("pause node=1 seed=1"), "`pause` needs `ms=`");
+    }
+
+    #[test]
+    fn each_cut_blocks_its_links() {
+        let links = |c: Cut| Vec::from_iter(c.links(3, 1));
+        assert_eq!(
+            links(Cut::Split { node: 2 }),
+            vec![(0, 2), (1, 2), (2, 0), (2, 1)]
+        );
+        assert_eq!(
+            links(Cut::IsolateLeader),
+            vec![(0, 1), (1, 0), (1, 2), (2, 1)]
+        );
+        assert_eq!(
+            links(Cut::AllApart),
+            vec![(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+        );
+        assert_eq!(links(Cut::OneWay { from: 0, to: 1 }), vec![(0, 1)]);
+        assert_eq!(links(Cut::Partial { a: 0, b: 2 }), vec![(0, 2), (2, 0)]);
+        assert!(!Cut::Partial { a: 1, b: 1 }.valid(3));
+        assert!(Cut::Partial { a: 0, b: 2 }.valid(3));
+        assert!(!Cut::OneWay { from: 0, to: 3 }.valid(3));
+        assert!(!Cut::Split { node: 3 }.valid(3));
     }
 }

@@ -34,6 +34,7 @@ mod faults;
 mod finish;
 mod host;
 mod observe;
+mod partition;
 mod replicas;
 mod wire;
 mod workload;
@@ -533,6 +534,12 @@ impl Sim {
                 self.net.dup = dup;
                 self.fault(format!("network loss {loss}% dup {dup}%"));
             }
+            Transition::Partition { cut, .. } => self.partition_network(cut),
+            Transition::Clog { from, to, ms, .. } => {
+                self.clog_link(u32::from(from), u32::from(to), ms)
+            }
+            Transition::HealNet { .. } => self.heal_network(),
+            Transition::Pause { node, ms, .. } => self.pause_node(u32::from(node), ms),
         }
         self.check_watermarks()?;
         self.refresh_images()?;

@@ -29,9 +29,26 @@ pub struct Mix {
     pub misread: bool,
     /// Loss and duplication.
     pub network: bool,
+    /// Partitions between nodes (and their heal). Off for a single node.
+    pub partitions: bool,
+    /// Slow links between nodes (and their heal). Off for a single node.
+    pub clogs: bool,
+    /// Process pauses. Off for a single node.
+    pub pauses: bool,
 }
 
 impl Mix {
+    /// The mix for `seed` on `shape`: each family on with probability 2/3 (misdirected writes:
+    /// 1/3); the families that need more than one node are off for a single node.
+    pub fn for_shape(seed: u64, shape: ClusterShape) -> Mix {
+        let mut mix = Mix::for_seed(seed);
+        let cluster = shape.nodes > 1;
+        mix.partitions &= cluster;
+        mix.clogs &= cluster;
+        mix.pauses &= cluster;
+        mix
+    }
+
     /// The mix for `seed`: each family on with probability 2/3 (misdirected writes: 1/3).
     pub fn for_seed(seed: u64) -> Mix {
         let mut rng = SimRng::new(mix(seed, 0x5a4d));
@@ -49,6 +66,10 @@ impl Mix {
             // restart refuse, and a single node that refused ends what the run can check.
             misdirect: !on(),
             misread: on(),
+            // Drawn last, likewise.
+            partitions: on(),
+            clogs: on(),
+            pauses: on(),
         }
     }
 
@@ -63,6 +84,10 @@ impl Mix {
             Transition::DiskError { .. } => self.disk_errors,
             Transition::Corrupt { .. } => self.corruption,
             Transition::Network { .. } => self.network,
+            Transition::Partition { .. } => self.partitions,
+            Transition::Clog { .. } => self.clogs,
+            Transition::HealNet { .. } => self.partitions || self.clogs,
+            Transition::Pause { .. } => self.pauses,
             _ => true,
         }
     }
@@ -70,7 +95,7 @@ impl Mix {
 
 /// A script of `len` transitions for `seed` on `shape`, drawn from the model's strategy.
 pub fn script(seed: u64, shape: ClusterShape, len: usize) -> (Mix, Vec<Transition>) {
-    let swarm = Mix::for_seed(seed);
+    let swarm = Mix::for_shape(seed, shape);
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&mix(seed, 0x5c21).to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
@@ -95,4 +120,50 @@ pub fn script(seed: u64, shape: ClusterShape, len: usize) -> (Mix, Vec<Transitio
         }
     }
     (swarm, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    const THREE: ClusterShape = ClusterShape {
+        nodes: 3,
+        ..ClusterShape::SINGLE_NODE
+    };
+
+    #[test]
+    fn the_new_families_leave_a_single_node_alone() {
+        for seed in 0..50 {
+            let one = Mix::for_shape(seed, ClusterShape::SINGLE_NODE);
+            assert_eq!(
+                (one.partitions, one.clogs, one.pauses),
+                (false, false, false)
+            );
+            let three = Mix::for_shape(seed, THREE);
+            // The older families draw as they did.
+            let old = |m: Mix| {
+                (
+                    m.crashes,
+                    m.power_loss,
+                    m.crash_during,
+                    m.disk_full,
+                    m.network,
+                )
+            };
+            assert_eq!(old(one), old(three));
+        }
+    }
+
+    #[test]
+    fn a_cluster_swarm_partitions_clogs_and_pauses() {
+        let scripts: Vec<Transition> = (0..20)
+            .flat_map(|seed| script(seed, THREE, 200).1)
+            .collect();
+        let has = |f: fn(&Transition) -> bool| scripts.iter().any(f);
+        assert!(has(|t| matches!(t, Transition::Partition { .. })));
+        assert!(has(|t| matches!(t, Transition::Clog { .. })));
+        assert!(has(|t| matches!(t, Transition::HealNet { .. })));
+        assert!(has(|t| matches!(t, Transition::Pause { .. })));
+    }
 }

@@ -8,6 +8,10 @@ const MAX_WAKES_AT_ONE_INSTANT: u32 = 1000;
 
 impl Sim {
     pub(super) fn dispatch(&mut self, event: Event) -> Result<(), Box<Failure>> {
+        // A paused node's process handles nothing until its pause ends.
+        let Some(event) = self.defer_if_paused(event) else {
+            return Ok(());
+        };
         match event {
             Event::Deliver {
                 from,

@@ -93,7 +93,9 @@ impl Sim {
             self.nodes[n as usize].disk.set_quota(None);
             self.restart(n)?;
         }
+        // Partitions and clogs too; pauses run out.
         self.net.heal();
+        self.end_pauses()?;
         let limit = self.now + self.cfg.settle_limit;
         while !self.clients_idle() {
             if self.now >= limit {

@@ -25,6 +25,11 @@ pub(super) struct Host {
     /// Byte ranges of WAL files whose headers the harness damaged (header flips, misdirected
     /// writes): a recovery that refuses at a frame overlapping one is excused, no other.
     pub damaged: Vec<(String, std::ops::Range<u64>)>,
+    /// Until when the process is paused (it handles nothing before), if it was paused.
+    pub paused_until: Option<Time>,
+    /// The incarnation that was paused: a crash ends the pause, the restarted process was
+    /// never paused.
+    pub paused_incarnation: u64,
 }
 
 impl Host {
@@ -41,6 +46,15 @@ impl Host {
             exited: None,
             refused: None,
             damaged: Vec::new(),
+            paused_until: None,
+            paused_incarnation: 0,
         }
+    }
+
+    /// Until when the running process is paused, if it is at `now`.
+    pub fn paused_at(&self, now: Time) -> Option<Time> {
+        self.paused_until.filter(|&until| {
+            until > now && self.node.is_some() && self.incarnation == self.paused_incarnation
+        })
     }
 }
