@@ -75,6 +75,9 @@ pub struct AppendReply {
     pub match_index: u64,
     /// The follower's last index: on failure, where the leader should look for a match.
     pub last_index: u64,
+    /// On failure, the previous index of the append refused (so that the leader can tell a
+    /// refusal of its latest probe from a stale one); 0 on success.
+    pub rejected: u64,
 }
 
 impl PeerMsg {
@@ -131,9 +134,11 @@ impl fmt::Display for PeerMsg {
             PeerMsg::AppendReply(m) if m.success => {
                 write!(f, "append ok t{} match {}", m.term, m.match_index)
             }
-            PeerMsg::AppendReply(m) => {
-                write!(f, "append refused t{} last {}", m.term, m.last_index)
-            }
+            PeerMsg::AppendReply(m) => write!(
+                f,
+                "append refused t{} after {} last {}",
+                m.term, m.rejected, m.last_index
+            ),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::status::Role;
 use crate::timer::Timer;
 use sq_core::codec::{BatchMeta, EntryKind};
 use sq_core::{NodeId, PeerMsg, ProduceError, Time, VoteReply, VoteRequest};
-use sq_storage::{Disk, WalError};
+use sq_storage::{Disk, DiskError, Meta, MetaError, WalError};
 
 impl Node {
     /// How many replicas make a majority.
@@ -42,10 +42,21 @@ impl Node {
         self.timers.set(Timer::Election, at);
     }
 
-    /// Stores term, vote and repair state durably; a node that cannot stops.
-    pub(crate) fn persist(&mut self, disk: &mut dyn Disk, out: &mut Vec<Output>) -> bool {
+    /// Stores term, vote and repair state durably, as changed from `before`. On a full disk the
+    /// old file is intact: the change is undone in memory too and the caller acts as if the
+    /// message never came (it answers nothing). On any other error the node stops.
+    pub(crate) fn persist(
+        &mut self,
+        before: Meta,
+        disk: &mut dyn Disk,
+        out: &mut Vec<Output>,
+    ) -> bool {
         match self.meta.store(disk) {
             Ok(()) => true,
+            Err(MetaError::Disk(DiskError::NoSpace { .. })) => {
+                self.meta = before;
+                false
+            }
             Err(e) => {
                 self.fail(format!("storing term and vote failed: {e}"), out);
                 false
@@ -100,9 +111,10 @@ impl Node {
 
     /// A majority would vote for it: stand in the next term, voting for itself durably first.
     fn stand(&mut self, now: Time, disk: &mut dyn Disk, out: &mut Vec<Output>) {
+        let before = self.meta;
         self.meta.term += 1;
         self.meta.voted_for = u64::from(self.config.id.0) + 1;
-        if !self.persist(disk, out) {
+        if !self.persist(before, disk, out) {
             return;
         }
         self.role = Role::Candidate;
@@ -174,8 +186,9 @@ impl Node {
         let granted = m.term == self.meta.term && free && self.log_ok(&m);
         if granted {
             if self.meta.voted_for == 0 {
+                let before = self.meta;
                 self.meta.voted_for = u64::from(from.0) + 1;
-                if !self.persist(disk, out) {
+                if !self.persist(before, disk, out) {
                     return;
                 }
             }
@@ -227,9 +240,10 @@ impl Node {
         out: &mut Vec<Output>,
     ) -> bool {
         if term > self.meta.term {
+            let before = self.meta;
             self.meta.term = term;
             self.meta.voted_for = 0;
-            if !self.persist(disk, out) {
+            if !self.persist(before, disk, out) {
                 return false;
             }
             self.verified = 0;

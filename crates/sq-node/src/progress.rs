@@ -1,11 +1,20 @@
 //! What a leader knows of one follower: how far its log matches, what to send next, and how
 //! many bytes are on their way (flow control: pipelined appends, bounded bytes in flight).
+//!
+//! Like etcd's raft, a follower is either *probed* (one append in flight until one matches:
+//! after a leader change, a refusal or a loss) or *replicated to* (appends pipelined up to the
+//! byte bound). A refusal that answers anything but the latest probe, or an append the
+//! follower already acknowledged past, is stale and changes nothing: with a reordering network
+//! every pipelined append after a lost one is refused, and acting on each would resend the
+//! whole window each time.
 
 use std::collections::VecDeque;
 
 /// A follower's progress, as its leader tracks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Progress {
+    /// The previous index of the probe in flight, when probing; `None` when replicating.
+    probe: Option<Option<u64>>,
     /// The next index to send.
     pub next: u64,
     /// The highest index the follower acknowledged as durable and matching.
@@ -14,7 +23,8 @@ pub(crate) struct Progress {
     in_flight: VecDeque<(u64, usize)>,
     /// Their bytes.
     in_flight_bytes: usize,
-    /// Heartbeat rounds since the follower last answered while appends were in flight.
+    /// Heartbeat rounds since the follower's acknowledged index last moved while appends were
+    /// in flight.
     pub quiet_rounds: u32,
 }
 
@@ -22,6 +32,7 @@ impl Progress {
     /// A follower of a new leader whose log ends at `last_index`: probe from the end.
     pub fn new(last_index: u64) -> Progress {
         Progress {
+            probe: Some(None),
             next: last_index + 1,
             matched: 0,
             in_flight: VecDeque::new(),
@@ -32,19 +43,30 @@ impl Progress {
 
     /// Whether another append of entries may be sent now.
     pub fn has_room(&self, max_bytes: usize) -> bool {
-        self.in_flight_bytes < max_bytes
+        match self.probe {
+            Some(probe) => probe.is_none(),
+            None => self.in_flight_bytes < max_bytes,
+        }
     }
 
     /// An append of entries up to `last` (`bytes` of them) was sent.
     pub fn sent(&mut self, last: u64, bytes: usize) {
+        if let Some(probe) = self.probe.as_mut() {
+            *probe = Some(self.next - 1);
+        }
         self.next = last + 1;
         self.in_flight.push_back((last, bytes));
         self.in_flight_bytes += bytes;
     }
 
-    /// The follower acknowledged everything up to `index`.
+    /// The follower acknowledged everything up to `index`. Only progress counts against the
+    /// presumption that appends in flight were lost: a follower answers heartbeats too.
     pub fn acked(&mut self, index: u64) {
-        self.quiet_rounds = 0;
+        if index > self.matched {
+            self.quiet_rounds = 0;
+        }
+        // A success: the logs match up to `index`, so appends can follow one another again.
+        self.probe = None;
         self.matched = self.matched.max(index);
         self.next = self.next.max(self.matched + 1);
         while let Some(&(last, bytes)) = self.in_flight.front() {
@@ -56,16 +78,30 @@ impl Progress {
         }
     }
 
-    /// The follower's log does not match at `next - 1`; it ends at `hint`. Sending restarts
-    /// from there (never below what it acknowledged), with nothing in flight.
-    pub fn refused(&mut self, hint: u64, last_index: u64) {
-        self.quiet_rounds = 0;
+    /// The follower refused the append after `rejected`: its log does not hold that entry, and
+    /// ends at (or conflicts before) `hint`. Unless the refusal is stale, probing restarts from
+    /// there (never below what it acknowledged), with nothing in flight. Returns whether it
+    /// acted on it.
+    pub fn refused(&mut self, rejected: u64, hint: u64, last_index: u64) -> bool {
+        let answers = match self.probe {
+            Some(probe) => probe == Some(rejected),
+            None => rejected > self.matched || (rejected == self.matched && hint < rejected),
+        };
+        if !answers {
+            return false;
+        }
+        // A follower that cut a damaged log holds less than it acknowledged: it ends before
+        // what it acknowledged, and is probed from there.
+        self.matched = self.matched.min(hint);
+        self.probe = Some(None);
         self.next = (hint + 1).clamp(self.matched + 1, last_index + 1);
         self.forget_in_flight();
+        true
     }
 
-    /// Appends in flight are presumed lost: send again from what was acknowledged.
+    /// Appends in flight are presumed lost: probe again from what was acknowledged.
     pub fn rewind(&mut self) {
+        self.probe = Some(None);
         self.next = self.matched + 1;
         self.forget_in_flight();
     }
@@ -75,9 +111,9 @@ impl Progress {
         self.in_flight_bytes = 0;
     }
 
-    /// Whether appends are in flight.
+    /// Whether appends are in flight (a probe included).
     pub fn waiting(&self) -> bool {
-        !self.in_flight.is_empty()
+        !self.in_flight.is_empty() || self.probe.is_some_and(|p| p.is_some())
     }
 }
 
@@ -90,6 +126,11 @@ mod tests {
     fn bytes_in_flight_are_bounded_and_released_by_acks() {
         let mut p = Progress::new(10);
         assert_eq!(p.next, 11);
+        // Probing: one append at a time until one matches.
+        p.sent(10, 100);
+        assert!(!p.has_room(1000));
+        p.acked(10);
+        assert!(p.has_room(1000));
         p.sent(12, 600);
         p.sent(14, 600);
         assert!(!p.has_room(1000));
@@ -101,18 +142,68 @@ mod tests {
     }
 
     #[test]
+    fn acks_that_do_not_advance_leave_lost_appends_to_be_sent_again() {
+        let mut p = Progress::new(10);
+        p.acked(10);
+        p.sent(12, 500);
+        // Heartbeats keep being answered at the old index while the append was lost.
+        for _ in 0..3 {
+            p.acked(10);
+            p.quiet_rounds += 1;
+        }
+        assert_eq!(p.quiet_rounds, 3);
+        p.acked(11);
+        assert_eq!(p.quiet_rounds, 0);
+    }
+
+    #[test]
     fn a_refusal_restarts_from_the_hint_but_never_below_the_match() {
         let mut p = Progress::new(20);
         p.acked(5);
         p.sent(22, 100);
-        p.refused(2, 22);
-        assert_eq!((p.next, p.waiting()), (6, false));
-        p.refused(9, 22);
+        // Refused after 20, the follower ends at 12: probe after 12.
+        assert!(p.refused(20, 12, 22));
+        assert_eq!((p.next, p.waiting()), (13, false));
+        // The probe after 12 is refused, the follower pointing at 9: probe after 9.
+        p.sent(14, 10);
+        assert!(p.refused(12, 9, 22));
         assert_eq!(p.next, 10);
-        p.refused(40, 22);
+        // A hint past the leader's log: probe at its end.
+        p.sent(11, 10);
+        assert!(p.refused(9, 40, 22));
         assert_eq!(p.next, 23);
         p.sent(23, 10);
         p.rewind();
         assert_eq!((p.next, p.waiting()), (6, false));
+    }
+
+    #[test]
+    fn a_follower_that_lost_acknowledged_entries_is_probed_from_where_it_ends() {
+        let mut p = Progress::new(20);
+        p.acked(15);
+        p.sent(20, 100);
+        // It cut its damaged log at 8: the refusal after 15 points before the match.
+        assert!(p.refused(15, 8, 20));
+        assert_eq!((p.matched, p.next), (8, 9));
+    }
+
+    #[test]
+    fn stale_refusals_change_nothing() {
+        let mut p = Progress::new(30);
+        p.acked(30);
+        p.sent(32, 100);
+        p.sent(34, 100);
+        // The first append was lost: the second is refused, probing starts after 30.
+        assert!(p.refused(32, 30, 34));
+        assert_eq!((p.next, p.waiting()), (31, false));
+        p.sent(34, 200);
+        // A refusal of anything but the probe after 30, or at or below the match, is stale.
+        assert!(!p.refused(32, 30, 34));
+        assert!(!p.refused(12, 10, 34));
+        assert_eq!((p.next, p.matched), (35, 30));
+        assert!(p.waiting());
+        // The probe's own refusal is acted on.
+        assert!(p.refused(30, 30, 34));
+        assert_eq!((p.next, p.waiting()), (31, false));
     }
 }

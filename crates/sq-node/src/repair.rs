@@ -39,9 +39,12 @@ impl Node {
             return;
         }
         let (last_index, last_term) = self.last_entry();
+        let before = self.meta;
         let horizon = (self.meta.repair_term, self.meta.repair_index).max((last_term, last_index));
         (self.meta.repair_term, self.meta.repair_index) = horizon;
-        if !self.persist(disk, out) {
+        if !self.persist(before, disk, out) {
+            // No room to record it: the entry stays in the log, never served or sent, until
+            // there is.
             return;
         }
         if self.role == Role::Leader {
@@ -70,8 +73,9 @@ impl Node {
         {
             return;
         }
+        let before = self.meta;
         self.meta.repair_term = 0;
         self.meta.repair_index = 0;
-        self.persist(disk, out);
+        self.persist(before, disk, out);
     }
 }

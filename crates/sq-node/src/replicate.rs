@@ -173,7 +173,8 @@ impl Node {
     ) {
         let leader = m.leader;
         if m.term < self.meta.term {
-            return self.answer_append(leader, false, out);
+            let last = self.wal.last_index();
+            return self.answer_append_refused(leader, m.prev_index, last, out);
         }
         if (m.term > self.meta.term || self.role != Role::Follower)
             && !self.become_follower(now, m.term, Some(leader), disk, out)
@@ -185,7 +186,7 @@ impl Node {
         self.arm_election(now);
         let last = self.wal.last_index();
         if m.prev_index > last {
-            return self.answer_append(leader, false, out);
+            return self.answer_append_refused(leader, m.prev_index, last, out);
         }
         if m.prev_index > 0 && self.term_at(m.prev_index) != m.prev_term {
             return self.answer_append_conflict(leader, m.prev_index, out);
@@ -243,26 +244,40 @@ impl Node {
             self.ack_to = Some(leader);
             self.start_sync(out);
         } else {
-            self.answer_append(leader, true, out);
+            self.answer_append(leader, out);
         }
     }
 
-    /// Follower: tells `leader` how far its log is durable and matches, or that it does not
-    /// match where the leader looked.
-    pub(crate) fn answer_append(&mut self, leader: NodeId, success: bool, out: &mut Vec<Output>) {
-        let last_index = self.wal.last_index();
-        let match_index = if success {
-            self.wal.synced_index().min(self.verified)
-        } else {
-            0
-        };
+    /// Follower: tells `leader` how far its log is durable and matches it.
+    pub(crate) fn answer_append(&mut self, leader: NodeId, out: &mut Vec<Output>) {
         out.push(Output::Send {
             to: leader,
             msg: PeerMsg::AppendReply(AppendReply {
                 term: self.meta.term,
-                success,
-                match_index,
-                last_index,
+                success: true,
+                match_index: self.wal.synced_index().min(self.verified),
+                last_index: self.wal.last_index(),
+                rejected: 0,
+            }),
+        });
+    }
+
+    /// Follower: refuses the append after `rejected`; the leader should look at `hint`.
+    fn answer_append_refused(
+        &mut self,
+        leader: NodeId,
+        rejected: u64,
+        hint: u64,
+        out: &mut Vec<Output>,
+    ) {
+        out.push(Output::Send {
+            to: leader,
+            msg: PeerMsg::AppendReply(AppendReply {
+                term: self.meta.term,
+                success: false,
+                match_index: 0,
+                last_index: hint,
+                rejected,
             }),
         });
     }
@@ -275,15 +290,7 @@ impl Node {
         while first > self.wal.first_index() && self.term_at(first - 1) == term {
             first -= 1;
         }
-        out.push(Output::Send {
-            to: leader,
-            msg: PeerMsg::AppendReply(AppendReply {
-                term: self.meta.term,
-                success: false,
-                match_index: 0,
-                last_index: first - 1,
-            }),
-        });
+        self.answer_append_refused(leader, prev, first - 1, out);
     }
 
     /// Leader: a follower's answer.
@@ -310,8 +317,8 @@ impl Node {
         if m.success {
             p.acked(m.match_index.min(last));
             self.maybe_commit(out);
-        } else {
-            p.refused(m.last_index, last);
+        } else if !p.refused(m.rejected, m.last_index, last) {
+            return;
         }
         self.send_entries(now, from, disk, out);
     }
@@ -326,7 +333,7 @@ impl Node {
             if self.wal.synced_index() >= self.wal.last_index() {
                 self.ack_to = None;
             }
-            self.answer_append(leader, true, out);
+            self.answer_append(leader, out);
         }
     }
 }

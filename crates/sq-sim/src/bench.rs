@@ -59,7 +59,20 @@ pub fn ping_pong(clients: u32, requests: u64, seed: u64) -> Counts {
 /// A steady load on one node: three producers and two consumers, each issuing an operation every
 /// 2 ms of simulated time for `rounds` rounds, with every invariant checked as usual.
 pub fn steady(rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
-    let shape = ClusterShape::SINGLE_NODE;
+    steady_on(ClusterShape::SINGLE_NODE, rounds, seed)
+}
+
+/// The same steady load on a three-node cluster (replication, elections and every cluster
+/// check on).
+pub fn steady_cluster(rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
+    let shape = ClusterShape {
+        nodes: 3,
+        ..ClusterShape::SINGLE_NODE
+    };
+    steady_on(shape, rounds, seed)
+}
+
+fn steady_on(shape: ClusterShape, rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
     let mut cfg = SimConfig::new(shape, seed);
     // Memory holds what the checks need, not every fetch of a long run.
     cfg.keep_history = false;

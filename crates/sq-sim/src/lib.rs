@@ -9,6 +9,7 @@ pub mod bench;
 pub mod ddmin;
 pub mod disk;
 pub mod failure;
+pub mod figures;
 pub mod invariants;
 pub mod network;
 pub mod queue;

@@ -35,6 +35,7 @@ mod finish;
 mod host;
 mod observe;
 mod partition;
+mod quorum;
 mod replicas;
 mod wire;
 mod workload;
@@ -205,6 +206,13 @@ pub struct RunStats {
     pub last_crash: Option<Time>,
     /// When the end-of-run heal had settled (before the probe produces and the read-back).
     pub healed_at: Option<Time>,
+    /// Leader failovers: how long (ns) from the crash of a leader until a new leader was seen.
+    pub failovers: Vec<u64>,
+    /// Catch-ups of restarted replicas: (node, entries it lacked, ns until its commit index
+    /// reached the cluster's at its restart).
+    pub catch_ups: Vec<(u32, u64, u64)>,
+    /// Nodes a partition cut off from every majority: (node, from, until) in ns.
+    pub isolations: Vec<(u32, u64, u64)>,
 }
 
 /// The outcome of a run that kept every invariant.
@@ -274,6 +282,7 @@ enum OpInfo {
         producer: u64,
         seq: u64,
         count: u32,
+        invoked: Time,
     },
     Fetch {
         partition: u32,
@@ -329,6 +338,8 @@ impl Sim {
         };
         for n in 0..u32::from(shape.nodes) {
             sim.flush_disk_calls(n);
+            // A replica's election timer runs from the start.
+            sim.schedule_wake(n);
         }
         sim
     }
@@ -541,6 +552,7 @@ impl Sim {
             Transition::HealNet { .. } => self.heal_network(),
             Transition::Pause { node, ms, .. } => self.pause_node(u32::from(node), ms),
         }
+        self.update_isolation();
         self.check_watermarks()?;
         self.refresh_images()?;
         for n in 0..self.nodes.len() as u32 {

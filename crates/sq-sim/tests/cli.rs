@@ -122,7 +122,7 @@ fn no_command_is_a_one_line_error() {
     assert_eq!(
         first_stderr_line(&out),
         (
-            "error: no command given; use one of run, replay, swarm, bench (see sq-sim --help)"
+            "error: no command given; use one of run, replay, swarm, bench, figures (see sq-sim --help)"
                 .to_string(),
             1
         )
@@ -427,7 +427,8 @@ fn errors_echo_input_escaped_and_cut_to_one_line() {
     assert_eq!(
         first_stderr_line(&out),
         (
-            "error: no scenario `S\\n0\\u{1b}[31m1`; there are S01, S02, S03, S04".to_string(),
+            "error: no scenario `S\\n0\\u{1b}[31m1`; there are S01, S02, S03, S04, S05, S06, S07, S10, S12"
+                .to_string(),
             1
         )
     );

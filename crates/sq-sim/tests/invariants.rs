@@ -574,3 +574,145 @@ fn an_operation_unanswered_after_a_supervised_restart_fires_liveness() {
     let err = sim.check_settled(Time::ZERO, Time::MILLI).unwrap_err();
     assert_eq!(err.violation.invariant, Invariant::Liveness);
 }
+
+// ---- Several replicas: invariant 1 and committed-only serving by majority, Raft's safety
+// properties, invariant 5.
+
+/// Replicas over `disks`, with nothing damaged by the harness.
+fn replicas<'a>(
+    disks: &'a [SimDisk],
+    images: &'a [DurableImage],
+) -> Vec<sq_sim::invariants::majority::Replica<'a>> {
+    disks
+        .iter()
+        .zip(images)
+        .enumerate()
+        .map(|(n, (disk, image))| sq_sim::invariants::majority::Replica {
+            n: n as u32,
+            image,
+            disk,
+            damaged: None,
+            stray: false,
+        })
+        .collect()
+}
+
+#[test]
+fn an_ack_synced_on_one_of_three_fires_invariant_1_naming_each_node() {
+    use sq_sim::invariants::majority::check_ack_majority;
+    let disks = [disk_with_batches(&[(0, 2)]), SimDisk::new(), SimDisk::new()];
+    let images: Vec<_> = disks.iter().map(DurableImage::full).collect();
+    let err = check_ack_majority(&replicas(&disks, &images), 0, 0, (1, 0, 2), 0).unwrap_err();
+    assert_eq!(err.invariant, Invariant::AckedDurable);
+    assert_eq!(err.expected, "synced on 2 of 3 WALs before the ack is sent");
+    assert!(
+        err.actual.starts_with("synced on 1 (n0); "),
+        "{}",
+        err.actual
+    );
+    assert!(
+        err.actual.contains("n1's WAL holds no batch"),
+        "{}",
+        err.actual
+    );
+    // Synced on two of three: an ack may leave.
+    let disks = [
+        disk_with_batches(&[(0, 2)]),
+        disk_with_batches(&[(0, 2)]),
+        SimDisk::new(),
+    ];
+    let images: Vec<_> = disks.iter().map(DurableImage::full).collect();
+    assert_eq!(
+        check_ack_majority(&replicas(&disks, &images), 0, 0, (1, 0, 2), 0),
+        Ok(())
+    );
+}
+
+#[test]
+fn serving_a_record_synced_on_one_of_three_fires_only_committed_served() {
+    use sq_sim::invariants::majority::check_served_majority;
+    let disks = [
+        SimDisk::new(),
+        disk_with_batches(&[(0, 2), (2, 1)]),
+        SimDisk::new(),
+    ];
+    let images: Vec<_> = disks.iter().map(DurableImage::full).collect();
+    let err = check_served_majority(&replicas(&disks, &images), 1, 0, 0..3).unwrap_err();
+    assert_eq!(err.invariant, Invariant::OnlyCommittedServed);
+    assert_eq!(err.subject, "partition 0 offset 0, served by n1");
+}
+
+fn entry(crc: u32) -> sq_sim::invariants::image::EntryId {
+    sq_sim::invariants::image::EntryId {
+        kind: EntryKind::Batch,
+        batch: BatchMeta::default(),
+        payload_len: 8,
+        payload_crc: crc,
+    }
+}
+
+#[test]
+fn two_leaders_of_one_term_fire() {
+    let mut raft = sq_sim::invariants::raft::RaftChecker::default();
+    assert_eq!(raft.leader(1, 4, 10), Ok(()));
+    let err = raft.leader(2, 4, 10).unwrap_err();
+    assert_eq!(err.invariant, Invariant::OneLeaderPerTerm);
+    assert_eq!(err.actual, "n1 and n2 both lead it");
+}
+
+#[test]
+fn one_index_and_term_holding_two_entries_fires_log_matching() {
+    let mut raft = sq_sim::invariants::raft::RaftChecker::default();
+    assert_eq!(raft.durable(0, 7, 2, entry(1)), Ok(()));
+    let err = raft.durable(1, 7, 2, entry(2)).unwrap_err();
+    assert_eq!(err.invariant, Invariant::LogMatching);
+    assert_eq!(err.subject, "index 7 term 2");
+}
+
+#[test]
+fn a_leader_without_a_committed_entry_fires_leader_completeness() {
+    let mut raft = sq_sim::invariants::raft::RaftChecker::default();
+    assert_eq!(raft.committed(0, 5, |i| Some((1, entry(i as u32)))), Ok(()));
+    let err = raft.leader(2, 3, 4).unwrap_err();
+    assert_eq!(err.invariant, Invariant::LeaderCompleteness);
+    assert_eq!(err.actual, "a log ending at index 4");
+}
+
+#[test]
+fn a_committed_entry_that_changes_fires_committed_prefix_stable() {
+    let mut raft = sq_sim::invariants::raft::RaftChecker::default();
+    assert_eq!(raft.committed(0, 3, |i| Some((1, entry(i as u32)))), Ok(()));
+    // Another replica holds something else at committed index 2.
+    let err = raft
+        .committed(1, 3, |i| {
+            Some((1, entry(if i == 2 { 99 } else { i as u32 })))
+        })
+        .unwrap_err();
+    assert_eq!(err.invariant, Invariant::CommittedPrefixStable);
+    assert_eq!(err.subject, "committed index 2 on n1");
+}
+
+#[test]
+fn a_replica_whose_log_stays_short_after_the_heal_fires_invariant_5() {
+    let shape = ClusterShape {
+        nodes: 3,
+        partitions: 1,
+        producers: 1,
+        consumers: 1,
+    };
+    let mut sim = Sim::new(SimConfig::new(shape, 9));
+    sim.apply(0, &Transition::Run { ms: 200, seed: 0 })
+        .expect("elects a leader");
+    // Behind the node's back, n2's WAL loses everything: it believes it holds what it held.
+    let files: Vec<String> = sim.disk_mut(2).file_names().map(str::to_string).collect();
+    for f in files.iter().filter(|f| f.starts_with("wal-")) {
+        sim.disk_mut(2).truncate(f, 0).expect("truncates");
+    }
+    let err = sim.finish().unwrap_err();
+    assert_eq!(err.violation.invariant, Invariant::Converged);
+    assert!(
+        err.violation.actual.contains("n2: none durable"),
+        "{}",
+        err.violation.actual
+    );
+}

@@ -103,6 +103,9 @@ enum Command {
         #[arg(long)]
         long: bool,
     },
+    /// Measure the cluster in simulated time over the pinned seeds: leader failover (S06),
+    /// produce latency (S05), catch-up of a replica that was away (S12).
+    Figures,
 }
 
 /// A number as the command line takes it: ASCII digits only ([`text::digits`]).
@@ -540,11 +543,54 @@ fn bench_cmd(rounds: u32, requests: u64, long: bool) -> Result<(), Exit> {
         }
     }
     let start = Instant::now();
+    let cluster = bench::steady_cluster(rounds, 1).map_err(Exit::Violation)?;
+    row(
+        &format!("3 nodes, steady ({rounds} rounds)"),
+        cluster,
+        start.elapsed().as_secs_f64(),
+    );
+    let start = Instant::now();
     let ping = bench::ping_pong(2, requests, 1);
     row(
         &format!("ping-pong (2 clients × {requests})"),
         ping,
         start.elapsed().as_secs_f64(),
+    );
+    Ok(())
+}
+
+fn figures_cmd() -> Result<(), Exit> {
+    use sq_sim::figures::{measure, quantile};
+    let f = measure().map_err(Exit::Violation)?;
+    let q = |v: &[f64], x: f64| quantile(v, x).map_or("-".to_string(), |ms| format!("{ms:.1} ms"));
+    out!(
+        "leader failover after a leader crash (S06, {} failovers): min {} · median {} · max {}",
+        f.failover_ms.len(),
+        q(&f.failover_ms, 0.0),
+        q(&f.failover_ms, 0.5),
+        q(&f.failover_ms, 1.0)
+    );
+    out!(
+        "produce latency (S05, {} acks): p50 {} · p99 {}",
+        f.produce_ms.len(),
+        q(&f.produce_ms, 0.5),
+        q(&f.produce_ms, 0.99)
+    );
+    let entries: u64 = f.catch_ups.iter().map(|c| c.0).sum();
+    let secs: f64 = f.catch_ups.iter().map(|c| c.1).sum();
+    let mut rates: Vec<f64> = f
+        .catch_ups
+        .iter()
+        .map(|&(e, s)| e as f64 / s.max(f64::MIN_POSITIVE))
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    out!(
+        "catch-up (S12, {} rejoins): {entries} entries in {secs:.3} simulated s in all; per rejoin \
+         min {:.0} · median {:.0} · max {:.0} entries/s",
+        f.catch_ups.len(),
+        quantile(&rates, 0.0).unwrap_or(0.0),
+        quantile(&rates, 0.5).unwrap_or(0.0),
+        quantile(&rates, 1.0).unwrap_or(0.0)
     );
     Ok(())
 }
@@ -611,6 +657,7 @@ fn main() -> ExitCode {
             requests,
             long,
         } => bench_cmd(rounds, requests, long),
+        Command::Figures => figures_cmd(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,13 @@ pub(super) struct Checker {
     pub faulty_disk: Option<u32>,
     /// Raft's safety properties.
     pub raft: RaftChecker,
+    /// When a leader crashed, until a leader of a later term is seen (for the failover figure).
+    pub leader_lost: Option<(Time, u64)>,
+    /// Restarted replicas catching up: (node, commit index to reach, its commit index then,
+    /// since when).
+    pub catching_up: Vec<(u32, u64, u64, Time)>,
+    /// Per node: since when the partition in force has cut it off from every majority.
+    pub isolated_since: Vec<Option<Time>>,
 }
 
 impl Checker {
@@ -56,6 +63,9 @@ impl Checker {
             damaged_copies: vec![BTreeMap::new(); nodes],
             faulty_disk: None,
             raft: RaftChecker::default(),
+            leader_lost: None,
+            catching_up: Vec::new(),
+            isolated_since: vec![None; nodes],
         }
     }
 }

@@ -48,6 +48,7 @@ impl Sim {
                     producer,
                     seq,
                     count,
+                    ..
                 }),
                 Reply::Produce(Ok(ok)),
             ) => served::check_ack_synced(

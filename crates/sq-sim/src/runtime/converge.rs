@@ -70,7 +70,13 @@ impl Sim {
         if self.cfg.shape.nodes <= 1 {
             return Ok(());
         }
-        let due = self.now + self.cfg.liveness_bound();
+        // A replica far behind gets the time flow control needs to bring it up.
+        let commits: Vec<u64> = (0..self.nodes.len() as u32)
+            .filter_map(|n| self.node(n).map(|x| x.status().commit_index))
+            .collect();
+        let lag = commits.iter().max().unwrap_or(&0) - commits.iter().min().unwrap_or(&0);
+        let bound = self.catch_up_bound(lag);
+        let due = self.now + bound;
         loop {
             self.refresh_images()?;
             let Some((expected, actual)) = self.divergence() else {

@@ -17,6 +17,12 @@ impl Sim {
             return;
         }
         let mid_sync = sn.syncs_in_flight > 0;
+        if let Some(s) = sn.node.as_ref().map(Node::status) {
+            if s.role == sq_node::Role::Leader && self.cfg.shape.nodes > 1 {
+                self.check.leader_lost = Some((self.now, s.term));
+            }
+        }
+        let sn = &mut self.nodes[n as usize];
         sn.wake = None;
         sn.syncs_in_flight = 0;
         if was_up {
@@ -123,9 +129,17 @@ impl Sim {
                             ", cut the log from damaged entry {i} to repair it from the leader"
                         ))
                     );
+                    let from = node.status().commit_index;
                     self.nodes[n as usize].node = Some(node);
+                    self.schedule_wake(n);
                     if self.cfg.shape.nodes > 1 {
                         self.check.watermarks.reset_node(n);
+                        let target = (0..self.nodes.len() as u32)
+                            .filter_map(|m| self.node(m).map(|x| x.status().commit_index))
+                            .max()
+                            .unwrap_or(0);
+                        self.check.catching_up.retain(|c| c.0 != n);
+                        self.check.catching_up.push((n, target, from, self.now));
                     }
                     self.disturbed();
                     self.fault(what);

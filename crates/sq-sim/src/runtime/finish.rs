@@ -35,11 +35,7 @@ impl Sim {
     /// operation is answered within [`LIVENESS_BOUND`] of its invocation, of the healing, or of
     /// the last disturbance (a disk error, a crash, a restart), whichever is latest.
     pub(super) fn check_liveness(&mut self) -> Result<(), Box<Failure>> {
-        let healthy = self
-            .nodes
-            .iter()
-            .all(|sn| sn.node.is_some() && sn.disk.quota().is_none())
-            && self.net.loss == 0;
+        let healthy = self.majority_healthy();
         self.check.healthy_since = match (healthy, self.check.healthy_since) {
             (false, _) => None,
             (true, since) => Some(since.unwrap_or(self.now)),
@@ -96,6 +92,7 @@ impl Sim {
         // Partitions and clogs too; pauses run out.
         self.net.heal();
         self.end_pauses()?;
+        self.update_isolation();
         let limit = self.now + self.cfg.settle_limit;
         while !self.clients_idle() {
             if self.now >= limit {

@@ -63,6 +63,7 @@ impl Sim {
                         producer: producer.0,
                         seq: *seq,
                         count: records.len() as u32,
+                        invoked: e.time,
                     },
                 );
             }
@@ -89,6 +90,7 @@ impl Sim {
                     producer,
                     seq,
                     count,
+                    ..
                 }),
             ) => {
                 self.stats.acked += 1;

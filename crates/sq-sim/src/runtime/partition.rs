@@ -5,15 +5,6 @@ use super::*;
 use sq_model::Cut;
 use sq_node::{Role, Status};
 
-/// What node `node` reports of itself, if it can.
-///
-/// `Node::status()` comes with the replication work, which is written beside this; until it
-/// lands no node reports, so `isolate-leader` falls back to node 0. Swap the body for
-/// `Some(node.status())` then.
-fn status_of(_node: &Node) -> Option<Status> {
-    None
-}
-
 /// The node that leads the highest term among `statuses` (of the up nodes), if one leads. Two
 /// leaders of one term would break an invariant checked elsewhere; the lower id wins then.
 fn leader_of(statuses: impl IntoIterator<Item = (u8, Status)>) -> Option<u8> {
@@ -50,7 +41,7 @@ impl Sim {
         let leader = matches!(cut, Cut::IsolateLeader).then(|| {
             let leader = leader_of((0..nodes).filter_map(|n| {
                 let node = self.nodes[usize::from(n)].node.as_ref()?;
-                Some((n, status_of(node)?))
+                Some((n, node.status()))
             }));
             who = match leader {
                 Some(l) => format!(" (n{l} leads)"),

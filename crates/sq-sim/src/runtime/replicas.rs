@@ -15,6 +15,7 @@ impl Sim {
                 image: &self.check.images[n],
                 disk: &sn.disk,
                 damaged: self.check.damaged_copies.get(n),
+                stray: !sn.damaged.is_empty(),
             })
             .collect()
     }
@@ -30,11 +31,29 @@ impl Sim {
         let Some(status) = self.node(n).map(Node::status) else {
             return Ok(());
         };
+        // What it reports durable is compared with what its disk holds now.
+        self.refresh_images()?;
         if status.role == sq_node::Role::Leader {
             self.check
                 .raft
                 .leader(n, status.term, status.last_index)
                 .map_err(|v| self.fail(v, Some(n)))?;
+            if let Some((since, term)) = self.check.leader_lost {
+                if status.term > term {
+                    self.check.leader_lost = None;
+                    self.stats.failovers.push(self.now.nanos() - since.nanos());
+                }
+            }
+        }
+        if let Some(k) = self.check.catching_up.iter().position(|c| c.0 == n) {
+            let (_, target, from, since) = self.check.catching_up[k];
+            if status.commit_index >= target {
+                self.check.catching_up.remove(k);
+                let took = self.now.nanos() - since.nanos();
+                self.stats
+                    .catch_ups
+                    .push((n, target.saturating_sub(from), took));
+            }
         }
         if !self.nodes[n as usize].damaged.is_empty() {
             return Ok(());
@@ -45,6 +64,77 @@ impl Sim {
             .raft
             .committed(n, upto, |i| image.entry(i))
             .map_err(|v| self.fail(v, Some(n)))
+    }
+
+    /// The node that leads the highest term among the running nodes, if one does.
+    pub fn leader(&self) -> Option<u32> {
+        (0..self.nodes.len() as u32)
+            .filter_map(|n| Some((n, self.node(n)?.status())))
+            .filter(|(_, s)| s.role == sq_node::Role::Leader)
+            .max_by_key(|(n, s)| (s.term, std::cmp::Reverse(*n)))
+            .map(|(n, _)| n)
+    }
+
+    /// The run's config.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Whether every acked batch is durable on every replica, as after a heal every replica
+    /// holds the committed log: `Err` names the first that is not.
+    pub fn acked_on_every_replica(&self) -> Result<(), String> {
+        for b in self.check.acked.values() {
+            for (n, image) in self.check.images.iter().enumerate() {
+                let held = image
+                    .batch_holding(b.partition, b.base_offset)
+                    .is_some_and(|f| {
+                        let h = f.header.batch;
+                        (h.producer, h.seq, h.base_offset, h.count)
+                            == (b.producer, b.seq, b.base_offset, b.count)
+                    });
+                if !held {
+                    return Err(format!(
+                        "p{} seq {} (partition {} offset {}) is not durable on n{n}",
+                        b.producer, b.seq, b.partition, b.base_offset
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every replica's durable log is the same, entry for entry, to its end (after a
+    /// heal: a deposed leader's uncommitted suffix is gone): `Err` names the first difference.
+    pub fn replicas_identical(&self) -> Result<(), String> {
+        let last = (0..self.nodes.len() as u32)
+            .filter_map(|n| Some(self.node(n)?.status().last_index))
+            .max()
+            .unwrap_or(0);
+        for index in 1..=last {
+            let entries: Vec<_> = self.check.images.iter().map(|i| i.entry(index)).collect();
+            if entries.windows(2).any(|w| w[0] != w[1]) {
+                let seen: Vec<String> = entries
+                    .iter()
+                    .enumerate()
+                    .map(|(n, e)| match e {
+                        Some((t, id)) => format!("n{n}: term {t} {id}"),
+                        None => format!("n{n}: none"),
+                    })
+                    .collect();
+                return Err(format!("index {index} differs: {}", seen.join("; ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// How long a replica that lacks `entries` entries may take to catch up once it is back: the
+    /// liveness bound, plus one round trip (two network trips and a sync, at their longest) per
+    /// window of entries flow control lets through (entries of up to 600 bytes).
+    pub fn catch_up_bound(&self, entries: u64) -> u64 {
+        let cfg = &self.cfg;
+        let round_trip = 2 * cfg.latency.1 + cfg.sync_latency.1 + cfg.heartbeat;
+        let per_window = (cfg.max_inflight_bytes as u64 / 600).max(1);
+        cfg.liveness_bound() + entries.div_ceil(per_window) * round_trip
     }
 
     /// [`Sim::check_reply`] for a cluster of several replicas.
@@ -62,15 +152,20 @@ impl Sim {
                     producer,
                     seq,
                     count,
+                    invoked,
                 }),
                 Reply::Produce(Ok(ok)),
-            ) => majority::check_ack_majority(
-                &replicas,
-                n,
-                partition,
-                (producer, seq, count),
-                ok.base_offset,
-            ),
+            ) => self
+                .check_not_isolated(n, producer, seq, invoked)
+                .and_then(|()| {
+                    majority::check_ack_majority(
+                        &replicas,
+                        n,
+                        partition,
+                        (producer, seq, count),
+                        ok.base_offset,
+                    )
+                }),
             (Some(OpInfo::Fetch { partition, .. }), Reply::Fetch(Ok(ok))) => {
                 match (ok.records.first(), ok.records.last()) {
                     (Some(a), Some(b)) => majority::check_served_majority(

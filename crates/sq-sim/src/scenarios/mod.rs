@@ -1,8 +1,11 @@
 //! The scenarios: each a seeded transition script in the model's vocabulary, plus what it
 //! promises beyond the invariants. The seeds each runs by default are pinned under `seeds/`.
 
+mod failures;
+mod multi_node;
 mod seeds;
 mod single_node;
+mod steps;
 
 pub use seeds::{parse_script_file, parse_seeds, ScriptFile};
 
@@ -20,13 +23,23 @@ pub struct Scenario {
     pub title: &'static str,
     /// The cluster it runs on.
     pub shape: ClusterShape,
-    /// Builds the transition script for one seed.
-    pub script: fn(&mut SimRng) -> Vec<Transition>,
+    /// Adjusts the seed's config (most scenarios keep it as drawn).
+    pub configure: fn(&mut SimConfig),
+    /// Builds the transition script for one seed. The second argument runs a prefix of the
+    /// script on this seed's cluster and says which node leads then: a script can aim a fault
+    /// at the leader and still be a plain transition list that replays the same way.
+    pub script: fn(&mut SimRng, &mut LeaderAfter) -> Vec<Transition>,
     /// What must hold at the end beyond the invariants; `Err` says what did not.
     pub check: fn(&Sim) -> Result<(), String>,
     /// The seeds it runs by default (the text of `seeds/<id>.seeds`).
     pub pinned_seeds: &'static str,
 }
+
+/// Runs a prefix of a script on the seed's cluster and says which node leads then.
+pub type LeaderAfter<'a> = dyn FnMut(&[Transition]) -> Option<u8> + 'a;
+
+/// Keeps a seed's config as drawn.
+pub fn keep_config(_: &mut SimConfig) {}
 
 /// The config a saved script at `path` replays under, for run `seed`.
 pub fn script_config(path: &str, seed: u64) -> SimConfig {
@@ -39,7 +52,11 @@ pub fn script_config(path: &str, seed: u64) -> SimConfig {
 
 /// Every scenario built so far, in order.
 pub fn all() -> Vec<&'static Scenario> {
-    single_node::SCENARIOS.iter().collect()
+    single_node::SCENARIOS
+        .iter()
+        .chain(multi_node::SCENARIOS.iter())
+        .chain(failures::SCENARIOS.iter())
+        .collect()
 }
 
 /// The scenario `id` (case-insensitive).
@@ -53,20 +70,43 @@ impl Scenario {
         parse_seeds(self.pinned_seeds)
     }
 
-    /// The script for `seed`.
-    pub fn script_for(&self, seed: u64) -> Vec<Transition> {
-        (self.script)(&mut SimRng::new(mix(seed, 0x5c3)))
-    }
-
-    /// Runs the scenario for `seed`: the script, the heal and read-back, then its own check.
-    pub fn run(&self, seed: u64, sink: Option<TraceSink>) -> Result<RunReport, Box<Failure>> {
+    /// The config of run `seed`.
+    pub fn config(&self, seed: u64) -> SimConfig {
         let mut cfg = SimConfig::new(self.shape, seed);
+        (self.configure)(&mut cfg);
         cfg.label = format!("scenario {} · seed {seed}", self.id);
         cfg.replay = format!(
             "cargo run --release -p sq-sim -- run --scenario {} --seed {seed} --trace",
             self.id
         );
-        let mut sim = Sim::new(cfg);
+        cfg
+    }
+
+    /// The script for `seed`.
+    pub fn script_for(&self, seed: u64) -> Vec<Transition> {
+        let cfg = self.config(seed);
+        let mut leader_after = |prefix: &[Transition]| {
+            let mut sim = Sim::new(cfg.clone());
+            for (i, t) in prefix.iter().enumerate() {
+                sim.apply(i, t).ok()?;
+            }
+            sim.leader().and_then(|n| u8::try_from(n).ok())
+        };
+        (self.script)(&mut SimRng::new(mix(seed, 0x5c3)), &mut leader_after)
+    }
+
+    /// Runs the scenario for `seed`: the script, the heal and read-back, then its own check.
+    pub fn run(&self, seed: u64, sink: Option<TraceSink>) -> Result<RunReport, Box<Failure>> {
+        self.run_sim(seed, sink).map(|(report, _)| report)
+    }
+
+    /// [`Scenario::run`], handing back the finished simulation too (its history and stats).
+    pub fn run_sim(
+        &self,
+        seed: u64,
+        sink: Option<TraceSink>,
+    ) -> Result<(RunReport, Sim), Box<Failure>> {
+        let mut sim = Sim::new(self.config(seed));
         if let Some(sink) = sink {
             sim.set_trace_sink(sink);
         }
@@ -79,6 +119,6 @@ impl Scenario {
                 actual,
             ))
         })?;
-        Ok(report)
+        Ok((report, sim))
     }
 }

@@ -1,81 +1,15 @@
 //! S01–S04: one node.
 
-use super::Scenario;
+use super::steps::{consumed, drain, fetch, last_time, produce, run, seed};
+use super::{keep_config, LeaderAfter, Scenario};
 use crate::rng::SimRng;
 use crate::runtime::Sim;
 use sq_client::{Op, Outcome};
-use sq_core::{PartitionId, Time};
+use sq_core::PartitionId;
 use sq_model::{ClusterShape, Transition};
 use std::collections::BTreeMap;
 
-fn seed(rng: &mut SimRng) -> u16 {
-    rng.below(1 << 16) as u16
-}
-
-fn produce(rng: &mut SimRng, producer: u8, partition: u8) -> Transition {
-    Transition::Produce {
-        producer,
-        partition,
-        records: rng.between(1, 4) as u8,
-        seed: seed(rng),
-    }
-}
-
-fn fetch(rng: &mut SimRng, consumer: u8, partition: u8) -> Transition {
-    Transition::Fetch {
-        consumer,
-        partition,
-        seed: seed(rng),
-    }
-}
-
-fn run(rng: &mut SimRng, lo: u16, hi: u16) -> Transition {
-    Transition::Run {
-        ms: rng.between(u64::from(lo), u64::from(hi)) as u16,
-        seed: seed(rng),
-    }
-}
-
-/// Let everything in flight finish, then have consumer 0 read `partition` to its end: enough
-/// fetches for the longest partition a script writes, even at the smallest fetch cap (1).
-fn drain(rng: &mut SimRng, script: &mut Vec<Transition>, partitions: u8) {
-    script.push(run(rng, 150, 200));
-    for _ in 0..160 {
-        for p in 0..partitions {
-            script.push(fetch(rng, 0, p));
-            script.push(run(rng, 15, 20));
-        }
-    }
-}
-
-/// The records consumer 0 received from `partition`, in order, as offsets.
-fn consumed(sim: &Sim, partition: PartitionId) -> Vec<u64> {
-    let c = sim.consumer_client(0);
-    let mut ops = BTreeMap::new();
-    let mut offsets = Vec::new();
-    for e in sim.history().iter().filter(|e| e.client == c) {
-        match &e.outcome {
-            Outcome::Invoke(Op::Fetch { partition, .. }) => {
-                ops.insert(e.op, *partition);
-            }
-            Outcome::Fetched { records, .. } if ops.get(&e.op) == Some(&partition) => {
-                offsets.extend(records.iter().map(|r| r.offset));
-            }
-            _ => {}
-        }
-    }
-    offsets
-}
-
-fn last_time(sim: &Sim, pred: impl Fn(&Outcome) -> bool) -> Option<Time> {
-    sim.history()
-        .iter()
-        .filter(|e| pred(&e.outcome))
-        .map(|e| e.time)
-        .max()
-}
-
-fn s01_script(rng: &mut SimRng) -> Vec<Transition> {
+fn s01_script(rng: &mut SimRng, _: &mut LeaderAfter) -> Vec<Transition> {
     let mut s = Vec::new();
     for _ in 0..rng.between(20, 40) {
         s.push(produce(rng, 0, 0));
@@ -118,7 +52,7 @@ fn s01_check(sim: &Sim) -> Result<(), String> {
     Ok(())
 }
 
-fn s02_script(rng: &mut SimRng) -> Vec<Transition> {
+fn s02_script(rng: &mut SimRng, _: &mut LeaderAfter) -> Vec<Transition> {
     let mut s = Vec::new();
     for _ in 0..rng.between(15, 25) {
         for p in 0..5 {
@@ -167,7 +101,7 @@ fn s02_check(sim: &Sim) -> Result<(), String> {
     Ok(())
 }
 
-fn s03_script(rng: &mut SimRng) -> Vec<Transition> {
+fn s03_script(rng: &mut SimRng, _: &mut LeaderAfter) -> Vec<Transition> {
     let mut s = Vec::new();
     let phase = |rng: &mut SimRng, s: &mut Vec<Transition>, n: u64| {
         for _ in 0..n {
@@ -223,7 +157,7 @@ fn s03_check(sim: &Sim) -> Result<(), String> {
     }
 }
 
-fn s04_script(rng: &mut SimRng) -> Vec<Transition> {
+fn s04_script(rng: &mut SimRng, _: &mut LeaderAfter) -> Vec<Transition> {
     let mut s = Vec::new();
     for _ in 0..rng.between(2, 4) {
         for _ in 0..rng.between(4, 10) {
@@ -274,6 +208,7 @@ pub(super) static SCENARIOS: [Scenario; 4] = [
             producers: 1,
             consumers: 1,
         },
+        configure: keep_config,
         script: s01_script,
         check: s01_check,
         pinned_seeds: include_str!("../../../../seeds/S01.seeds"),
@@ -287,6 +222,7 @@ pub(super) static SCENARIOS: [Scenario; 4] = [
             producers: 5,
             consumers: 1,
         },
+        configure: keep_config,
         script: s02_script,
         check: s02_check,
         pinned_seeds: include_str!("../../../../seeds/S02.seeds"),
@@ -300,6 +236,7 @@ pub(super) static SCENARIOS: [Scenario; 4] = [
             producers: 2,
             consumers: 1,
         },
+        configure: keep_config,
         script: s03_script,
         check: s03_check,
         pinned_seeds: include_str!("../../../../seeds/S03.seeds"),
@@ -313,6 +250,7 @@ pub(super) static SCENARIOS: [Scenario; 4] = [
             producers: 3,
             consumers: 1,
         },
+        configure: keep_config,
         script: s04_script,
         check: s04_check,
         pinned_seeds: include_str!("../../../../seeds/S04.seeds"),
