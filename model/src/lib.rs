@@ -14,10 +14,12 @@
 
 mod cluster;
 mod oracle;
+mod three_node;
 mod transition;
 mod violation;
 
 pub use cluster::{ClusterModel, ClusterShape, SingleNodeCluster};
 pub use oracle::{BatchStatus, LogOracle, RecordId};
+pub use three_node::ThreeNodeCluster;
 pub use transition::{parse_script, Cut, ParseError, Transition};
 pub use violation::{Invariant, Violation};

@@ -58,6 +58,9 @@ impl Node {
                 false
             }
             Err(e) => {
+                // What is durable is unknown; memory keeps what it knew for sure, and the node
+                // stops (its restart reads what the disk holds).
+                self.meta = before;
                 self.fail(format!("storing term and vote failed: {e}"), out);
                 false
             }
@@ -110,7 +113,11 @@ impl Node {
     }
 
     /// A majority would vote for it: stand in the next term, voting for itself durably first.
+    /// Not while it repairs a damaged log (it may have found the damage after it asked).
     fn stand(&mut self, now: Time, disk: &mut dyn Disk, out: &mut Vec<Output>) {
+        if self.meta.repair_term != 0 {
+            return;
+        }
         let before = self.meta;
         self.meta.term += 1;
         self.meta.voted_for = u64::from(self.config.id.0) + 1;
@@ -223,7 +230,7 @@ impl Node {
         }
         if m.granted && self.role == Role::Candidate && m.term == self.meta.term {
             self.votes.insert(from);
-            if self.votes.len() >= self.majority() {
+            if self.votes.len() >= self.majority() && self.meta.repair_term == 0 {
                 self.become_leader(now, disk, out);
             }
         }

@@ -47,6 +47,12 @@ pub struct NodeConfig {
     pub max_append_bytes: usize,
     /// At most this many bytes of entries unacknowledged per follower (flow control).
     pub max_inflight_bytes: usize,
+    /// A replica of a cluster reads back `scrub_entries` entries of its durable log every
+    /// `scrub_interval` ns, round and round, so that latent damage (a bit flip, a lost write)
+    /// is found and repaired from a peer before a failure elsewhere needs that copy.
+    pub scrub_interval: u64,
+    /// See `scrub_interval`.
+    pub scrub_entries: u32,
 }
 
 impl NodeConfig {
@@ -66,6 +72,8 @@ impl NodeConfig {
             heartbeat: 5 * Time::MILLI,
             max_append_bytes: 16 << 10,
             max_inflight_bytes: 64 << 10,
+            scrub_interval: 10 * Time::MILLI,
+            scrub_entries: 16,
         }
     }
 }
@@ -186,6 +194,8 @@ pub struct Node {
     pub(crate) heard: BTreeMap<NodeId, Time>,
     /// Follower only: the last index known to match the current leader's log.
     pub(crate) verified: u64,
+    /// The next entry the scrub reads back.
+    pub(crate) scrub_next: u64,
     /// Follower only: the leader owed an acknowledgement once a sync completes.
     pub(crate) ack_to: Option<NodeId>,
     /// Leader only: the index of its term's first entry; until it commits, the leader does not
@@ -257,6 +267,7 @@ impl Node {
             progress: BTreeMap::new(),
             heard: BTreeMap::new(),
             verified: 0,
+            scrub_next: 0,
             ack_to: None,
             ready_index: 0,
             jitter: Jitter::new(config.seed),
@@ -274,6 +285,7 @@ impl Node {
         node.rebuild()?;
         if !single {
             node.arm_election(now);
+            node.timers.set(Timer::Scrub, now + config.scrub_interval);
         }
         Ok(node)
     }
@@ -422,6 +434,7 @@ impl Node {
                 Timer::Flush => self.start_sync(out),
                 Timer::Election => self.election_timeout(now, out),
                 Timer::Heartbeat => self.heartbeat(now, disk, out),
+                Timer::Scrub => self.scrub(now, disk, out),
             }
         }
     }
@@ -676,6 +689,9 @@ impl Node {
         answer_failed(lost, &why, out);
         self.timers.stop(Timer::Flush);
         self.verified = self.verified.min(keep);
+        // A leader may have committed entries on its followers' copies before its own sync
+        // failed: they are committed still, but this replica no longer holds them.
+        self.commit_index = self.commit_index.min(keep);
         if let Err(e) = self.rebuild() {
             self.fail(format!("{why}; rebuilding after it failed: {e}"), out);
         }

@@ -22,8 +22,9 @@
 
 use crate::node::{Node, Output};
 use crate::status::Role;
+use crate::timer::Timer;
 use sq_core::Time;
-use sq_storage::Disk;
+use sq_storage::{Disk, WalError};
 
 impl Node {
     /// Entry `index` failed its checks when read: cut the log before it and repair from the
@@ -47,7 +48,9 @@ impl Node {
             // there is.
             return;
         }
-        if self.role == Role::Leader {
+        // A leader stops leading; a candidate stops standing (its votes counted a log it no
+        // longer has).
+        if self.role != Role::Follower {
             self.step_down(now, out);
         }
         if let Err(e) = self.wal.truncate_from(disk, index) {
@@ -60,6 +63,33 @@ impl Node {
                 format!("rebuilding after cutting damaged entry {index} failed: {e}"),
                 out,
             );
+        }
+    }
+
+    /// Reads back the next few durable entries (CRC-checked), round and round the log: damage
+    /// nothing reads for a long time (on a follower, nothing reads its log) is found here.
+    pub(crate) fn scrub(&mut self, now: Time, disk: &mut dyn Disk, out: &mut Vec<Output>) {
+        self.timers
+            .set(Timer::Scrub, now + self.config.scrub_interval);
+        let (first, last) = (self.wal.first_index(), self.wal.synced_index());
+        if last < first {
+            return;
+        }
+        let entries = u64::from(self.config.scrub_entries).min(last - first + 1);
+        for _ in 0..entries {
+            let (first, last) = (self.wal.first_index(), self.wal.synced_index());
+            if last < first {
+                return;
+            }
+            if !(first..=last).contains(&self.scrub_next) {
+                self.scrub_next = first;
+            }
+            let index = self.scrub_next;
+            match self.wal.read(disk, index) {
+                Ok(_) => self.scrub_next += 1,
+                Err(WalError::Corrupt { .. }) => return self.damaged(now, index, disk, out),
+                Err(e) => return self.fail(format!("scrubbing entry {index} failed: {e}"), out),
+            }
         }
     }
 

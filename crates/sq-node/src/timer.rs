@@ -14,16 +14,24 @@ pub enum Timer {
     Election,
     /// A leader sends entries or a heartbeat to every follower.
     Heartbeat,
+    /// A replica reads the next few entries of its log back to find latent damage.
+    Scrub,
 }
 
 impl Timer {
-    const ALL: [Timer; 3] = [Timer::Flush, Timer::Election, Timer::Heartbeat];
+    const ALL: [Timer; 4] = [
+        Timer::Flush,
+        Timer::Election,
+        Timer::Heartbeat,
+        Timer::Scrub,
+    ];
 
     fn slot(self) -> usize {
         match self {
             Timer::Flush => 0,
             Timer::Election => 1,
             Timer::Heartbeat => 2,
+            Timer::Scrub => 3,
         }
     }
 }

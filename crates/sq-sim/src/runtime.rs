@@ -387,6 +387,11 @@ impl Sim {
             .is_some_and(|s| s.exited.is_some())
     }
 
+    /// Whether node `n` waits for room on its disk to start.
+    pub fn waiting_for_room(&self, n: u32) -> bool {
+        self.nodes.get(n as usize).is_some_and(|s| s.needs_room)
+    }
+
     /// Why node `n` refused to start, if it did because of injected damage.
     pub fn refused(&self, n: u32) -> Option<&str> {
         self.nodes
@@ -518,6 +523,9 @@ impl Sim {
                 self.nodes[node as usize].disk.set_quota(None);
                 self.disturbed();
                 self.fault(format!("disk of n{node} has room again"));
+                if std::mem::take(&mut self.nodes[node as usize].needs_room) {
+                    self.restart(u32::from(node))?;
+                }
             }
             Transition::DiskError { node, seed } => {
                 let fault = if seed % 2 == 0 {

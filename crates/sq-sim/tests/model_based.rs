@@ -1,15 +1,16 @@
-//! The model-based test: proptest-state-machine generates transitions from the reference model
-//! (`sq_model::SingleNodeCluster`), applies them to the simulated cluster, checks the
+//! The model-based tests: proptest-state-machine generates transitions from the reference model
+//! (`sq_model::SingleNodeCluster`, `sq_model::ThreeNodeCluster`), applies them to the simulated cluster, checks the
 //! postconditions in `apply` and the invariants after every transition, and shrinks any failure
 //! to a short script. A ddmin pass then cuts what proptest's shrinking leaves behind, and the
 //! smallest script that still breaks the same invariant is printed and saved for `sq-sim
-//! replay`. `PROPTEST_CASES` sets how many cases run (default 512).
+//! replay`. `PROPTEST_CASES` sets how many cases run (default 512 for one node, 128 for three).
 
 use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
-use sq_model::{ClusterModel, SingleNodeCluster, Transition};
+use sq_model::{ClusterModel, ClusterShape, SingleNodeCluster, ThreeNodeCluster, Transition};
 use sq_sim::ddmin::{minimize, violated};
 use sq_sim::{Sim, SimConfig};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 /// The system under test: the simulator.
@@ -17,10 +18,25 @@ struct Sut {
     sim: Sim,
 }
 
-struct SimTest;
+/// The test of the simulated cluster against reference `R`.
+struct SimTest<R>(PhantomData<R>);
 
-fn sim_config(seed: u64) -> SimConfig {
-    let mut cfg = SimConfig::new(sq_model::ClusterShape::SINGLE_NODE, seed);
+/// What a reference state machine says of the cluster it models.
+trait Reference: ReferenceStateMachine<State = ClusterModel, Transition = Transition> {
+    /// The cluster's shape.
+    const SHAPE: ClusterShape;
+}
+
+impl Reference for SingleNodeCluster {
+    const SHAPE: ClusterShape = ClusterShape::SINGLE_NODE;
+}
+
+impl Reference for ThreeNodeCluster {
+    const SHAPE: ClusterShape = ClusterShape::THREE_NODES;
+}
+
+fn sim_config(shape: ClusterShape, seed: u64) -> SimConfig {
+    let mut cfg = SimConfig::new(shape, seed);
     cfg.label = format!("model-based case · seed {seed}");
     cfg.keep_history = false;
     cfg
@@ -36,8 +52,8 @@ fn relative(path: &Path) -> PathBuf {
 
 /// Runs ddmin over the case proptest shrank to, saves the smallest script that breaks the same
 /// invariant where `sq-sim replay` reads it, and panics with its diagnostic.
-fn report(seed: u64, shrunk: &[Transition], why: &str) -> ! {
-    let config = || sim_config(seed);
+fn report(shape: ClusterShape, seed: u64, shrunk: &[Transition], why: &str) -> ! {
+    let config = || sim_config(shape, seed);
     let Some(invariant) = violated(&config, shrunk) else {
         panic!(
             "\n{why}\nminimal failing case ({} transitions):\n{}",
@@ -47,7 +63,7 @@ fn report(seed: u64, shrunk: &[Transition], why: &str) -> ! {
     };
     let smallest = minimize(&config, shrunk, invariant);
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("model-case-{seed}.script"));
-    let text: String = std::iter::once(format!("# seed: {seed}\n"))
+    let text: String = std::iter::once(format!("# seed: {seed}\n# nodes: {}\n", shape.nodes))
         .chain(smallest.iter().map(|t| format!("{t}\n")))
         .collect();
     let mut cfg = config();
@@ -79,13 +95,13 @@ fn listing(script: &[Transition]) -> String {
         .collect()
 }
 
-impl StateMachineTest for SimTest {
+impl<R: Reference> StateMachineTest for SimTest<R> {
     type SystemUnderTest = Sut;
-    type Reference = SingleNodeCluster;
+    type Reference = R;
 
     fn init_test(ref_state: &ClusterModel) -> Sut {
         Sut {
-            sim: Sim::new(sim_config(ref_state.seed)),
+            sim: Sim::new(sim_config(R::SHAPE, ref_state.seed)),
         }
     }
 
@@ -108,7 +124,9 @@ impl StateMachineTest for SimTest {
         for (n, up) in ref_state.up.iter().enumerate() {
             let n = n as u32;
             let running = sut.sim.node(n).is_some();
-            let explained = sut.sim.awaiting_supervisor(n) || sut.sim.refused(n).is_some();
+            let explained = sut.sim.awaiting_supervisor(n)
+                || sut.sim.refused(n).is_some()
+                || sut.sim.waiting_for_room(n);
             assert!(
                 if *up { running || explained } else { !running },
                 "node n{n} up/down disagrees with the model (model: up={up}, running={running})"
@@ -123,20 +141,41 @@ impl StateMachineTest for SimTest {
     }
 }
 
-fn config() -> Config {
+/// The runner's config: `default_cases` unless `PROPTEST_CASES` says otherwise, failures kept in
+/// `proptest-regressions/<file>`.
+fn config(default_cases: u32, file: &'static str) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
+        .unwrap_or(default_cases);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../proptest-regressions")
+        .join(file);
     Config {
         cases,
         max_shrink_iters: 20_000,
         max_shrink_time: 60_000,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../proptest-regressions/model_based.txt"
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(Box::leak(
+            path.to_string_lossy().into_owned().into_boxed_str(),
         )))),
         ..Config::default()
+    }
+}
+
+/// Runs the model-based test against reference `R`.
+fn check_against<R: Reference>(default_cases: u32, file: &'static str) {
+    let mut runner = TestRunner::new(config(default_cases, file));
+    let strategy = R::sequential_strategy(1..80);
+    let result = runner.run(&strategy, |(initial, transitions, seen)| {
+        SimTest::<R>::test_sequential(config(default_cases, file), initial, transitions, seen);
+        Ok(())
+    });
+    match result {
+        Ok(()) => {}
+        Err(TestError::Fail(why, (initial, transitions, _))) => {
+            report(R::SHAPE, initial.seed, &transitions, why.message())
+        }
+        Err(TestError::Abort(why)) => panic!("the model-based test gave up: {why}"),
     }
 }
 
@@ -144,19 +183,14 @@ fn config() -> Config {
 /// corruption, a lossy network.
 #[test]
 fn single_node_cluster_matches_the_model() {
-    let mut runner = TestRunner::new(config());
-    let strategy = SingleNodeCluster::sequential_strategy(1..80);
-    let result = runner.run(&strategy, |(initial, transitions, seen)| {
-        SimTest::test_sequential(config(), initial, transitions, seen);
-        Ok(())
-    });
-    match result {
-        Ok(()) => {}
-        Err(TestError::Fail(why, (initial, transitions, _))) => {
-            report(initial.seed, &transitions, why.message())
-        }
-        Err(TestError::Abort(why)) => panic!("the model-based test gave up: {why}"),
-    }
+    check_against::<SingleNodeCluster>(512, "model_based.txt");
+}
+
+/// Three nodes: the same, plus partitions of every kind (2+1, the leader alone, 1+1+1,
+/// one-way, partial), clogged links, heals and pauses, on any node.
+#[test]
+fn three_node_cluster_matches_the_model() {
+    check_against::<ThreeNodeCluster>(128, "three_node_cluster.txt");
 }
 
 #[test]

@@ -453,6 +453,7 @@ fn a_first_boot_records_its_term_and_a_restart_writes_nothing() {
             voted_for: 1,
             repair_term: 0,
             repair_index: 0,
+            version: 1,
         })
     );
     // A restart on a disk with no room at all: it only reads, and syncs what it read.

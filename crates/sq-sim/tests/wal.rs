@@ -10,7 +10,7 @@ use proptest::test_runner::FileFailurePersistence;
 use sq_core::codec::{BatchMeta, EntryKind};
 use sq_sim::disk::{CrashKind, IoFault, Misdirect, SimDisk};
 use sq_sim::rng::SimRng;
-use sq_storage::{Disk, Meta, Wal, WalConfig, WalError};
+use sq_storage::{Disk, Meta, MetaError, Wal, WalConfig, WalError};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug)]
@@ -455,22 +455,26 @@ fn a_crash_between_any_two_calls_of_truncate_from_leaves_a_prefix() {
 /// anything else.
 #[test]
 fn a_crash_between_any_two_calls_of_the_meta_store_keeps_old_or_new() {
-    let old = Meta {
+    let first = Meta {
         term: 3,
         voted_for: 1,
         repair_term: 0,
         repair_index: 0,
+        version: 0,
     };
-    let new = Meta {
+    let second = Meta {
         term: 4,
         voted_for: 2,
         repair_term: 3,
         repair_index: 9,
+        version: 1,
     };
-    for k in 1..=6 {
+    for k in 1..=9 {
         for seed in 0..8 {
             let mut disk = SimDisk::new();
+            let mut old = first;
             old.store(&mut disk).expect("first store");
+            let mut new = second;
             disk.crash_after(k, CrashKind::Power);
             let stored = new.store(&mut disk);
             if disk.take_death().is_none() {
@@ -483,6 +487,25 @@ fn a_crash_between_any_two_calls_of_the_meta_store_keeps_old_or_new() {
             let got = Meta::load(&mut disk).expect("metadata loads");
             assert!(got == old || got == new, "k={k} seed={seed}: {got:?}");
         }
+    }
+}
+
+/// Either copy of the metadata may be destroyed: the other still says the latest.
+#[test]
+fn a_destroyed_copy_of_the_metadata_leaves_the_other() {
+    let mut meta = Meta {
+        term: 7,
+        voted_for: 2,
+        ..Meta::default()
+    };
+    for victim in ["meta", "meta.2"] {
+        let mut disk = SimDisk::new();
+        meta.store(&mut disk).expect("stores");
+        meta.store(&mut disk).expect("stores again");
+        disk.flip_bit(victim, 6, 1);
+        assert_eq!(Meta::load(&mut disk), Ok(meta), "{victim} destroyed");
+        disk.flip_bit(if victim == "meta" { "meta.2" } else { "meta" }, 9, 0);
+        assert!(matches!(Meta::load(&mut disk), Err(MetaError::Corrupt(_))));
     }
 }
 
@@ -585,6 +608,7 @@ fn only_canonical_segment_names_are_segments() {
     assert!(is_segment_file("wal-00000000000000000001.log"));
     for name in [
         "meta",
+        "meta.2",
         "meta.tmp",
         "wal-1.log",
         "wal-00000000000000000000.log",

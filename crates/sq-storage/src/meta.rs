@@ -1,12 +1,15 @@
-//! The node's metadata (term and vote), written atomically: temp file, sync, rename.
+//! The node's metadata (term, vote, repair state), kept in two copies, each written atomically
+//! (temp file, sync, rename): a write that lands in the wrong place or a flipped bit can destroy
+//! one copy, and the other still says the latest (TigerBeetle keeps its superblock so).
 
 use crate::disk::{Disk, DiskError};
 use bytes::{Buf, BufMut};
 use thiserror::Error;
 
-const META_FILE: &str = "meta";
+/// The two copies, in the order they are written.
+const COPIES: [&str; 2] = ["meta", "meta.2"];
 const META_TMP: &str = "meta.tmp";
-const META_LEN: usize = 4 + 8 + 8 + 8 + 8;
+const META_LEN: usize = 4 + 8 + 8 + 8 + 8 + 8;
 
 /// What a replica must remember across crashes before it answers anyone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub struct Meta {
     pub repair_term: u64,
     /// See `repair_term`.
     pub repair_index: u64,
+    /// Bumped by every store: of two readable copies, the higher one is the latest.
+    pub version: u64,
 }
 
 /// Why metadata could not be read or written.
@@ -31,7 +36,8 @@ pub enum MetaError {
     /// The disk failed.
     #[error("metadata disk error: {0}")]
     Disk(#[from] DiskError),
-    /// The metadata file exists but fails its CRC: it was corrupted after it was synced.
+    /// Every copy of the metadata exists but fails its CRC: they were corrupted after they were
+    /// synced.
     #[error("metadata file is corrupt ({0})")]
     Corrupt(String),
 }
@@ -43,17 +49,42 @@ impl Meta {
         body.put_u64_le(self.voted_for);
         body.put_u64_le(self.repair_term);
         body.put_u64_le(self.repair_index);
+        body.put_u64_le(self.version);
         let mut out = Vec::with_capacity(META_LEN);
         out.put_u32_le(crc32fast::hash(&body));
         out.extend_from_slice(&body);
         out
     }
 
-    /// Reads the metadata; a node that never wrote any has the default.
+    /// Reads the metadata: the latest readable copy; a node that never wrote any has the
+    /// default.
     pub fn load(disk: &mut dyn Disk) -> Result<Meta, MetaError> {
-        let len = match disk.len(META_FILE) {
+        let mut found = None;
+        let mut corrupt = Vec::new();
+        for name in COPIES {
+            match Self::load_copy(disk, name) {
+                Ok(Some(m)) => {
+                    if found.is_none_or(|f: Meta| m.version > f.version) {
+                        found = Some(m);
+                    }
+                }
+                Ok(None) => {}
+                Err(MetaError::Corrupt(why)) => corrupt.push(format!("{name}: {why}")),
+                Err(e) => return Err(e),
+            }
+        }
+        match (found, corrupt.is_empty()) {
+            (Some(m), _) => Ok(m),
+            (None, true) => Ok(Meta::default()),
+            (None, false) => Err(MetaError::Corrupt(corrupt.join("; "))),
+        }
+    }
+
+    /// One copy: `None` if it does not exist.
+    fn load_copy(disk: &mut dyn Disk, name: &str) -> Result<Option<Meta>, MetaError> {
+        let len = match disk.len(name) {
             Ok(len) => len,
-            Err(DiskError::NotFound { .. }) => return Ok(Meta::default()),
+            Err(DiskError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
         if len != META_LEN as u64 {
@@ -63,15 +94,16 @@ impl Meta {
         }
         // A copy that fails its checksum is read once more: a misread returns another place's
         // bytes once, damage stays.
-        match Self::read_checked(disk) {
-            Err(MetaError::Corrupt(_)) => Self::read_checked(disk),
+        match Self::read_checked(disk, name) {
+            Err(MetaError::Corrupt(_)) => Self::read_checked(disk, name),
             other => other,
         }
+        .map(Some)
     }
 
-    fn read_checked(disk: &mut dyn Disk) -> Result<Meta, MetaError> {
+    fn read_checked(disk: &mut dyn Disk, name: &str) -> Result<Meta, MetaError> {
         let mut buf = [0u8; META_LEN];
-        disk.read(META_FILE, 0, &mut buf)?;
+        disk.read(name, 0, &mut buf)?;
         let mut b = &buf[..];
         let stored = b.get_u32_le();
         if crc32fast::hash(b) != stored {
@@ -82,18 +114,25 @@ impl Meta {
             voted_for: b.get_u64_le(),
             repair_term: b.get_u64_le(),
             repair_index: b.get_u64_le(),
+            version: b.get_u64_le(),
         })
     }
 
-    /// Writes the metadata atomically: either the old or the new value survives any crash.
-    pub fn store(&self, disk: &mut dyn Disk) -> Result<(), MetaError> {
-        match disk.delete(META_TMP) {
-            Ok(()) | Err(DiskError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+    /// Writes the metadata as a new version, each copy atomically: either the old or the new
+    /// value of each copy survives any crash, and a crash between the two leaves the first
+    /// copy the latest.
+    pub fn store(&mut self, disk: &mut dyn Disk) -> Result<(), MetaError> {
+        self.version += 1;
+        let bytes = self.encode();
+        for name in COPIES {
+            match disk.delete(META_TMP) {
+                Ok(()) | Err(DiskError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            disk.append(META_TMP, &bytes)?;
+            disk.sync(META_TMP)?;
+            disk.rename(META_TMP, name)?;
         }
-        disk.append(META_TMP, &self.encode())?;
-        disk.sync(META_TMP)?;
-        disk.rename(META_TMP, META_FILE)?;
         Ok(())
     }
 }

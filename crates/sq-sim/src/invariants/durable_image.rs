@@ -28,6 +28,9 @@ struct FileScan {
     indexes: Vec<u64>,
 }
 
+/// A batch as it was: ((partition, base offset), (producer, sequence, records)).
+pub type BatchIdent = ((u32, u64), (u64, u64, u32));
+
 /// The durable image of one node's WAL.
 #[derive(Clone, Debug, Default)]
 pub struct DurableImage {
@@ -50,6 +53,9 @@ pub struct Refreshed {
     pub files: Vec<String>,
     /// Entries that became durable (or durable again): (index, term, identity).
     pub new_entries: Vec<(u64, u64, EntryId)>,
+    /// The batches of rewritten or removed files as they were: ((partition, base offset),
+    /// (producer, sequence, records)). Some may be durable again where they were.
+    pub removed: Vec<BatchIdent>,
 }
 
 impl DurableImage {
@@ -91,7 +97,7 @@ impl DurableImage {
             }
             let bytes = disk.durable(&file);
             if rewritten || bytes.is_none() {
-                self.forget_file(&file, &mut out.displaced);
+                self.forget_file(&file, &mut out.displaced, &mut out.removed);
             }
             if let Some(bytes) = bytes {
                 self.parse(&file, bytes, &mut out.new_entries);
@@ -101,7 +107,12 @@ impl DurableImage {
         out
     }
 
-    fn forget_file(&mut self, file: &str, displaced: &mut Vec<(u32, u64)>) {
+    fn forget_file(
+        &mut self,
+        file: &str,
+        displaced: &mut Vec<(u32, u64)>,
+        removed: &mut Vec<BatchIdent>,
+    ) {
         let Some(scan) = self.files.remove(file) else {
             return;
         };
@@ -112,7 +123,10 @@ impl DurableImage {
                 .get(&key)
                 .is_some_and(|g| &*g.file == file && g.pos == pos)
             {
-                self.batches.remove(&key);
+                if let Some(g) = self.batches.remove(&key) {
+                    let b = g.header.batch;
+                    removed.push((key, (b.producer, b.seq, b.count)));
+                }
             }
             displaced.push(key);
         }

@@ -116,5 +116,17 @@ impl std::fmt::Display for EntryId {
     }
 }
 
+/// The entry at log index `index` in what `disk`'s WAL holds as written (its page cache,
+/// synced or not): its term and identity. Reads every segment: for rare checks only.
+pub fn written_entry(disk: &SimDisk, index: u64) -> Option<(u64, EntryId)> {
+    disk.file_names()
+        .filter(|f| sq_storage::wal::is_segment_file(f))
+        .filter_map(|f| disk.cached(f))
+        .flat_map(|bytes| frames_from(bytes, 0).0)
+        .filter(|(_, h)| h.index == index)
+        .last()
+        .map(|(_, h)| (h.term, EntryId::of(&h)))
+}
+
 /// A node's durable batches by (partition, base offset).
 pub type BatchIndex = BTreeMap<(u32, u64), ImageFrame>;

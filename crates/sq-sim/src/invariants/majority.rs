@@ -81,10 +81,11 @@ fn holds(
     }
 }
 
-/// Invariant 1 at the ack: the batch is synced on a majority of `replicas`.
+/// Invariant 1: the batch is synced on a majority of `replicas` (at the ack by `acker`, or
+/// later when a file that held it changed).
 pub fn check_ack_majority(
     replicas: &[Replica<'_>],
-    acker: u32,
+    acker: Option<u32>,
     partition: u32,
     batch: (u64, u64, u32),
     base_offset: u64,
@@ -111,14 +112,23 @@ pub fn check_ack_majority(
     }
     Err(Violation::new(
         Invariant::AckedDurable,
-        format!(
-            "partition {partition} offset {base_offset}, acked by n{acker} to p{producer} (seq \
-             {seq}, {count} records)"
-        ),
-        format!(
-            "synced on {majority} of {} WALs before the ack is sent",
-            replicas.len()
-        ),
+        match acker {
+            Some(n) => format!(
+                "partition {partition} offset {base_offset}, acked by n{n} to p{producer} (seq \
+                 {seq}, {count} records)"
+            ),
+            None => format!(
+                "partition {partition} offset {base_offset}, acked to p{producer} (seq {seq}, \
+                 {count} records)"
+            ),
+        },
+        match acker {
+            Some(_) => format!(
+                "synced on {majority} of {} WALs before the ack is sent",
+                replicas.len()
+            ),
+            None => format!("synced on {majority} of {} WALs", replicas.len()),
+        },
         format!(
             "synced on {} ({}); {}",
             synced.len(),
@@ -157,27 +167,39 @@ pub fn check_served_majority(
             }
         }
         let subject = format!("partition {partition} offset {offset}, served by n{server}");
-        // The batch as the first replica that holds it durably says (the server itself may
-        // not have synced it: a leader commits on its followers' copies too).
-        let mut found = Err(String::new());
+        // The batch as the server holds it durably, else as any replica does (a leader commits
+        // on its followers' copies too, and may not have synced its own yet); of several, one a
+        // majority holds (a deposed leader may hold an uncommitted one at that offset).
+        let mut candidates = Vec::new();
+        let mut server_why = String::new();
         for r in replicas {
             match durable_batch(r.n, r.image, r.disk, partition, offset) {
-                Ok((b, _)) => {
-                    found = Ok(b);
-                    break;
-                }
-                Err(why) if r.n == server => found = Err(why),
+                Ok((b, _)) if r.n == server => candidates.insert(0, b),
+                Ok((b, _)) => candidates.push(b),
+                Err(why) if r.n == server => server_why = why,
                 Err(_) => {}
             }
         }
-        let b = match found {
-            Ok(b) => b,
-            Err(actual) => {
+        let held_by = |b: &sq_core::BatchMeta| {
+            replicas
+                .iter()
+                .filter(|r| {
+                    holds(r, partition, b.base_offset, (b.producer, b.seq, b.count)).is_ok()
+                })
+                .count()
+        };
+        let b = match candidates
+            .iter()
+            .find(|b| held_by(b) >= majority)
+            .or(candidates.first())
+        {
+            Some(&b) => b,
+            None => {
                 return Err(Violation::new(
                     Invariant::OnlyCommittedServed,
                     subject,
                     "only records synced on a majority are served",
-                    format!("synced on no replica; {actual}"),
+                    format!("synced on no replica; {server_why}"),
                 ))
             }
         };

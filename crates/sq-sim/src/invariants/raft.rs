@@ -17,11 +17,54 @@ pub struct RaftChecker {
     entries: BTreeMap<(u64, u64), (EntryId, u32)>,
     /// The committed log as first seen durable and committed on a replica: index → (term, id).
     committed: BTreeMap<u64, (u64, EntryId)>,
+    /// Per term of a reporting replica: the highest index it reported committed in that term.
+    /// An entry reported committed by a replica in term `t` was committed in term `t` or
+    /// earlier, so every leader of a later term must hold it.
+    committed_by_term: BTreeMap<u64, u64>,
     /// Per node: the committed indexes already checked against `committed`.
     checked: BTreeMap<u32, u64>,
 }
 
 impl RaftChecker {
+    /// The last entry committed in a term before `term`, as first seen: every leader of
+    /// `term` must hold it.
+    pub fn must_hold(&self, term: u64) -> Option<(u64, u64, EntryId)> {
+        let index = self
+            .committed_by_term
+            .range(..term)
+            .map(|(_, &i)| i)
+            .max()?;
+        let &(t, id) = self.committed.get(&index)?;
+        Some((index, t, id))
+    }
+
+    /// Leader completeness, on the entry `held` that the new leader `node` of `term` holds at
+    /// [`RaftChecker::must_hold`]'s index (from its written log: what it will replicate).
+    pub fn leader_holds(
+        &self,
+        node: u32,
+        term: u64,
+        held: Option<(u64, EntryId)>,
+    ) -> Result<(), Violation> {
+        match self.must_hold(term) {
+            Some((index, t, id)) if held != Some((t, id)) => Err(Violation::new(
+                Invariant::LeaderCompleteness,
+                format!("n{node}, new leader of term {term}"),
+                format!("a log holding committed entry {index} (term {t}: {id})"),
+                match held {
+                    Some((ht, hid)) => format!("term {ht}: {hid} at index {index}"),
+                    None => format!("no entry at index {index}"),
+                },
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `term` has a leader on record yet.
+    pub fn has_leader(&self, term: u64) -> bool {
+        self.leaders.contains_key(&term)
+    }
+
     /// A node reports that it leads `term`; its log ends at `last_index`.
     pub fn leader(&mut self, node: u32, term: u64, last_index: u64) -> Result<(), Violation> {
         match self.leaders.get(&term) {
@@ -34,12 +77,20 @@ impl RaftChecker {
             Some(_) => Ok(()),
             None => {
                 self.leaders.insert(term, node);
-                // Leader completeness: everything committed so far is in its log.
-                match self.committed.last_key_value() {
-                    Some((&index, &(t, id))) if index > last_index => Err(Violation::new(
+                // Leader completeness: everything committed in earlier terms is in its log. (A
+                // leader of an older term may still be elected late, by a delayed vote, while
+                // a later term commits more: those it need not hold.)
+                let must_hold = self
+                    .committed_by_term
+                    .range(..term)
+                    .map(|(_, &i)| i)
+                    .max()
+                    .unwrap_or(0);
+                match self.committed.get(&must_hold) {
+                    Some(&(t, id)) if must_hold > last_index => Err(Violation::new(
                         Invariant::LeaderCompleteness,
                         format!("n{node}, new leader of term {term}"),
-                        format!("a log holding committed entry {index} (term {t}: {id})"),
+                        format!("a log holding committed entry {must_hold} (term {t}: {id})"),
                         format!("a log ending at index {last_index}"),
                     )),
                     _ => Ok(()),
@@ -71,16 +122,19 @@ impl RaftChecker {
         }
     }
 
-    /// Node `node` reports entries up to `upto` committed and durable; `entry` reads its
-    /// durable image. Each committed index is compared with what was first seen committed
-    /// there; a replica that reports less than before (it restarted, or cut a damaged log) is
-    /// checked again from there as it catches up.
+    /// Node `node`, in term `term`, reports entries up to `upto` committed and durable; `entry`
+    /// reads its durable image. Each committed index is compared with what was first seen
+    /// committed there; a replica that reports less than before (it restarted, or cut a damaged
+    /// log) is checked again from there as it catches up.
     pub fn committed(
         &mut self,
         node: u32,
+        term: u64,
         upto: u64,
         entry: impl Fn(u64) -> Option<(u64, EntryId)>,
     ) -> Result<(), Violation> {
+        let by_term = self.committed_by_term.entry(term).or_insert(0);
+        *by_term = (*by_term).max(upto);
         let checked = self.checked.entry(node).or_insert(0);
         *checked = (*checked).min(upto);
         while *checked < upto {
@@ -157,10 +211,10 @@ mod tests {
     fn a_changed_committed_entry_and_an_incomplete_leader_fire() {
         let mut c = RaftChecker::default();
         let log = |i: u64| Some((1, id(i as u32)));
-        assert_eq!(c.committed(0, 3, log), Ok(()));
+        assert_eq!(c.committed(0, 1, 3, log), Ok(()));
         assert_eq!(c.committed_upto(), 3);
         let other = |i: u64| Some((if i == 3 { 2 } else { 1 }, id(i as u32)));
-        let v = c.committed(1, 3, other).expect_err("fires");
+        let v = c.committed(1, 1, 3, other).expect_err("fires");
         assert_eq!(v.invariant, Invariant::CommittedPrefixStable);
         let v = c.leader(2, 5, 2).expect_err("fires");
         assert_eq!(v.invariant, Invariant::LeaderCompleteness);

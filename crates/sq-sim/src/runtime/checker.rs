@@ -45,6 +45,9 @@ pub(super) struct Checker {
     pub catching_up: Vec<(u32, u64, u64, Time)>,
     /// Per node: since when the partition in force has cut it off from every majority.
     pub isolated_since: Vec<Option<Time>>,
+    /// Per node: the commit index it last reported (a replica that cut a damaged log reports
+    /// less, and its high watermarks start afresh).
+    pub last_commit: Vec<u64>,
 }
 
 impl Checker {
@@ -66,6 +69,7 @@ impl Checker {
             leader_lost: None,
             catching_up: Vec::new(),
             isolated_since: vec![None; nodes],
+            last_commit: vec![0; nodes],
         }
     }
 }

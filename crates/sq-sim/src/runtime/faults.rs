@@ -106,6 +106,7 @@ impl Sim {
             if sn.node.is_some() || sn.refused.is_some() {
                 return Ok(());
             }
+            sn.needs_room = false;
             sn.exited = None;
             let opened = Node::open(sn.config, &mut sn.disk, self.now);
             let death = sn.disk.take_death();
@@ -134,6 +135,7 @@ impl Sim {
                     self.schedule_wake(n);
                     if self.cfg.shape.nodes > 1 {
                         self.check.watermarks.reset_node(n);
+                        self.check.last_commit[n as usize] = from;
                         let target = (0..self.nodes.len() as u32)
                             .filter_map(|m| self.node(m).map(|x| x.status().commit_index))
                             .max()
@@ -147,6 +149,19 @@ impl Sim {
                 }
                 Err(e) => e,
             };
+            let no_room = matches!(
+                &e,
+                NodeError::Meta(MetaError::Disk(DiskError::NoSpace { .. }))
+                    | NodeError::Wal(WalError::NoSpace)
+                    | NodeError::Wal(WalError::Disk(DiskError::NoSpace { .. }))
+            );
+            if no_room && self.nodes[n as usize].disk.quota().is_some() {
+                self.fault(format!(
+                    "n{n} cannot start on its full disk ({e}); it starts once there is room"
+                ));
+                self.nodes[n as usize].needs_room = true;
+                return Ok(());
+            }
             if let Some(why) = self.excused_refusal(n, &e) {
                 let line = format!("n{n} refused to start: {why}");
                 self.fault(line.clone());
@@ -186,7 +201,11 @@ impl Sim {
             NodeError::Wal(WalError::Unrecoverable { file, pos, .. }) => damaged
                 .iter()
                 .any(|(f, r)| f == file && r.start < pos + HEADER_LEN as u64 && *pos < r.end),
-            NodeError::Meta(MetaError::Corrupt(_)) => damaged.iter().any(|(f, _)| f == "meta"),
+            // Both copies unreadable: the harness damaged one, and the other was damaged too
+            // or never written (a crash between the two writes of the first store).
+            NodeError::Meta(MetaError::Corrupt(_)) => {
+                damaged.iter().any(|(f, _)| f.starts_with("meta"))
+            }
             _ => false,
         };
         hit.then(|| e.to_string())

@@ -91,8 +91,8 @@ impl Sim {
         }
         // Partitions and clogs too; pauses run out.
         self.net.heal();
-        self.end_pauses()?;
         self.update_isolation();
+        self.end_pauses()?;
         let limit = self.now + self.cfg.settle_limit;
         while !self.clients_idle() {
             if self.now >= limit {

@@ -22,6 +22,9 @@ pub(super) struct Host {
     pub exited: Option<Node>,
     /// Why the node refused to start, if it did because of injected damage: it stays down.
     pub refused: Option<String>,
+    /// Whether the node could not start for lack of room (a replica must record that it is
+    /// about to cut a damaged log before it cuts it): it starts when its disk has room.
+    pub needs_room: bool,
     /// Byte ranges of WAL files whose headers the harness damaged (header flips, misdirected
     /// writes): a recovery that refuses at a frame overlapping one is excused, no other.
     pub damaged: Vec<(String, std::ops::Range<u64>)>,
@@ -45,6 +48,7 @@ impl Host {
             spin: (Time::ZERO, 0),
             exited: None,
             refused: None,
+            needs_room: false,
             damaged: Vec::new(),
             paused_until: None,
             paused_incarnation: 0,

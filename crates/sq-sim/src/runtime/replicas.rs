@@ -5,14 +5,41 @@ use super::*;
 use crate::invariants::majority::{self, Replica};
 
 impl Sim {
+    /// Invariant 1 for `batches`, each synced on a majority of `images` (copies the harness
+    /// damaged after they were synced count).
+    pub(super) fn check_acked_replicated(
+        &self,
+        images: &[&DurableImage],
+        batches: &[AckedBatch],
+    ) -> Result<(), Box<Failure>> {
+        let replicas = self.replicas_over(images);
+        for b in batches {
+            majority::check_ack_majority(
+                &replicas,
+                None,
+                b.partition,
+                (b.producer, b.seq, b.count),
+                b.base_offset,
+            )
+            .map_err(|v| self.fail(v, None))?;
+        }
+        Ok(())
+    }
+
     /// What the checker sees of every replica.
     pub(super) fn replicas(&self) -> Vec<Replica<'_>> {
+        let images: Vec<&DurableImage> = self.check.images.iter().collect();
+        self.replicas_over(&images)
+    }
+
+    /// What the checker sees of every replica, through `images`.
+    fn replicas_over<'a>(&'a self, images: &[&'a DurableImage]) -> Vec<Replica<'a>> {
         self.nodes
             .iter()
             .enumerate()
             .map(|(n, sn)| Replica {
                 n: n as u32,
-                image: &self.check.images[n],
+                image: images[n],
                 disk: &sn.disk,
                 damaged: self.check.damaged_copies.get(n),
                 stray: !sn.damaged.is_empty(),
@@ -33,7 +60,31 @@ impl Sim {
         };
         // What it reports durable is compared with what its disk holds now.
         self.refresh_images()?;
+        // A replica that cut its log to repair damage commits again what it cut: its high
+        // watermarks start afresh, as after a restart.
+        if status.commit_index < self.check.last_commit[n as usize] {
+            self.check.watermarks.reset_node(n);
+        }
+        self.check.last_commit[n as usize] = status.commit_index;
         if status.role == sq_node::Role::Leader {
+            // A leader whose storage the harness made lie may hold a damaged copy of a
+            // committed entry without knowing it yet: it finds out when it reads it, and the
+            // outcome (nothing lost, replicas converge) is checked elsewhere.
+            let lied_to = self.check.faulty_disk == Some(n);
+            if !lied_to && !self.check.raft.has_leader(status.term) {
+                // A new leader: what it holds where the last earlier commit lies, from the log
+                // it wrote (its page cache: what it will send), read once per term.
+                if let Some((index, _, _)) = self.check.raft.must_hold(status.term) {
+                    let held = crate::invariants::image::written_entry(
+                        &self.nodes[n as usize].disk,
+                        index,
+                    );
+                    self.check
+                        .raft
+                        .leader_holds(n, status.term, held)
+                        .map_err(|v| self.fail(v, Some(n)))?;
+                }
+            }
             self.check
                 .raft
                 .leader(n, status.term, status.last_index)
@@ -62,7 +113,7 @@ impl Sim {
         let image = &self.check.images[n as usize];
         self.check
             .raft
-            .committed(n, upto, |i| image.entry(i))
+            .committed(n, status.term, upto, |i| image.entry(i))
             .map_err(|v| self.fail(v, Some(n)))
     }
 
@@ -160,7 +211,7 @@ impl Sim {
                 .and_then(|()| {
                     majority::check_ack_majority(
                         &replicas,
-                        n,
+                        Some(n),
                         partition,
                         (producer, seq, count),
                         ok.base_offset,

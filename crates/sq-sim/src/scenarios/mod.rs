@@ -7,7 +7,7 @@ mod seeds;
 mod single_node;
 mod steps;
 
-pub use seeds::{parse_script_file, parse_seeds, ScriptFile};
+pub use seeds::{parse_script_file, parse_seeds, script_shape, ScriptFile};
 
 use crate::failure::Failure;
 use crate::rng::{mix, SimRng};
@@ -41,9 +41,9 @@ pub type LeaderAfter<'a> = dyn FnMut(&[Transition]) -> Option<u8> + 'a;
 /// Keeps a seed's config as drawn.
 pub fn keep_config(_: &mut SimConfig) {}
 
-/// The config a saved script at `path` replays under, for run `seed`.
-pub fn script_config(path: &str, seed: u64) -> SimConfig {
-    let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
+/// The config a saved script at `path` replays under, for run `seed` on `nodes` nodes.
+pub fn script_config(path: &str, seed: u64, nodes: u8) -> SimConfig {
+    let mut cfg = SimConfig::new(script_shape(nodes), seed);
     cfg.label = format!("script {path} · seed {seed}");
     cfg.replay =
         format!("cargo run --release -p sq-sim -- replay --script {path} --seed {seed} --trace");

@@ -1,6 +1,7 @@
 //! The text formats of pinned seeds and saved scripts.
 
 use crate::text::{digits, excerpt};
+use sq_model::ClusterShape;
 use sq_model::{parse_script, ParseError, Transition};
 
 /// Reads a seeds file: one unsigned 64-bit seed per line, in the digits 0-9 only (no sign);
@@ -24,8 +25,19 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u64>, ParseError> {
 pub struct ScriptFile {
     /// The seed, if the file names one.
     pub seed: Option<u64>,
+    /// The cluster's size, from a `# nodes: N` line (1 or 3; 1 without one).
+    pub nodes: u8,
     /// The transitions.
     pub transitions: Vec<Transition>,
+}
+
+/// The cluster `nodes` replicas make in a script file: one node, or three.
+pub fn script_shape(nodes: u8) -> ClusterShape {
+    if nodes == 3 {
+        ClusterShape::THREE_NODES
+    } else {
+        ClusterShape::SINGLE_NODE
+    }
 }
 
 /// Reads a script file: transitions one per line (see [`sq_model::parse_script`]), with an
@@ -38,8 +50,26 @@ pub struct ScriptFile {
 /// the same seed.
 pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
     let mut seed: Option<(u64, usize)> = None;
+    let mut nodes = None;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
+        if let Some(n) = nodes_line(line) {
+            let n = n.map_err(|()| ParseError {
+                line: line_no,
+                message: format!(
+                    "`{}` looks like a nodes line; write it as `# nodes: 1` or `# nodes: 3`",
+                    excerpt(line.trim())
+                ),
+            })?;
+            if nodes.is_some_and(|m| m != n) {
+                return Err(ParseError {
+                    line: line_no,
+                    message: format!("a second nodes line says {n}"),
+                });
+            }
+            nodes = Some(n);
+            continue;
+        }
         let Some(declared) = seed_line(line) else {
             continue;
         };
@@ -63,7 +93,21 @@ pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
     }
     Ok(ScriptFile {
         seed: seed.map(|(value, _)| value),
+        nodes: nodes.unwrap_or(1),
         transitions: parse_script(text)?,
+    })
+}
+
+/// Whether `line` is a nodes line (`# nodes: 3`): `None` if not, `Some(Err(()))` if it looks
+/// like one but does not say 1 or 3.
+fn nodes_line(line: &str) -> Option<Result<u8, ()>> {
+    let comment = line.trim().strip_prefix('#')?.trim_start();
+    let rest = comment.strip_prefix("nodes")?.trim_start();
+    let value = rest.strip_prefix(':')?.trim();
+    Some(match digits(value) {
+        Some(1) => Ok(1),
+        Some(3) => Ok(3),
+        _ => Err(()),
     })
 }
 
