@@ -42,6 +42,9 @@ pub enum Invariant {
     LeaderCompleteness,
     /// An entry once committed never changes, on any replica.
     CommittedPrefixStable,
+    /// A node cut off from every majority does not raise its term past the cluster's (PreVote):
+    /// when it returns, it cannot depose a working leader.
+    NoTermInflation,
 }
 
 impl Invariant {
@@ -76,6 +79,7 @@ impl Invariant {
             Invariant::LogMatching => "same index and term, same entry",
             Invariant::LeaderCompleteness => "a leader holds every committed entry",
             Invariant::CommittedPrefixStable => "the committed prefix never changes",
+            Invariant::NoTermInflation => "a cut-off node does not inflate its term",
         }
     }
 }

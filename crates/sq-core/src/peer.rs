@@ -73,11 +73,19 @@ pub struct AppendReply {
     /// On success, the last index the follower holds durably and knows to match the leader's
     /// log; on failure, 0.
     pub match_index: u64,
-    /// The follower's last index: on failure, where the leader should look for a match.
+    /// The follower's last index.
     pub last_index: u64,
     /// On failure, the previous index of the append refused (so that the leader can tell a
-    /// refusal of its latest probe from a stale one); 0 on success.
+    /// refusal of its latest probe from a stale one); 0 on success. At or below `last_index` the
+    /// follower holds another entry there (a conflict); above it, entries are missing before
+    /// it (a gap, often only reordering).
     pub rejected: u64,
+    /// On failure, where the leader should look for a match: the follower's last index after a
+    /// gap, the entry before the conflicting term's first after a conflict.
+    pub hint: u64,
+    /// The follower cut its log to repair damage since it last acknowledged: it may hold less
+    /// than it acknowledged, and the leader must not trust those acknowledgements.
+    pub lost: bool,
 }
 
 impl PeerMsg {
@@ -136,8 +144,12 @@ impl fmt::Display for PeerMsg {
             }
             PeerMsg::AppendReply(m) => write!(
                 f,
-                "append refused t{} after {} last {}",
-                m.term, m.rejected, m.last_index
+                "append refused t{} after {} last {} hint {}{}",
+                m.term,
+                m.rejected,
+                m.last_index,
+                m.hint,
+                if m.lost { " (repairing)" } else { "" }
             ),
         }
     }

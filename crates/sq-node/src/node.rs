@@ -72,8 +72,8 @@ impl NodeConfig {
             heartbeat: 5 * Time::MILLI,
             max_append_bytes: 16 << 10,
             max_inflight_bytes: 64 << 10,
-            scrub_interval: 10 * Time::MILLI,
-            scrub_entries: 16,
+            scrub_interval: 20 * Time::MILLI,
+            scrub_entries: 4,
         }
     }
 }

@@ -78,21 +78,34 @@ impl Progress {
         }
     }
 
-    /// The follower refused the append after `rejected`: its log does not hold that entry, and
-    /// ends at (or conflicts before) `hint`. Unless the refusal is stale, probing restarts from
-    /// there (never below what it acknowledged), with nothing in flight. Returns whether it
-    /// acted on it.
-    pub fn refused(&mut self, rejected: u64, hint: u64, last_index: u64) -> bool {
-        let answers = match self.probe {
-            Some(probe) => probe == Some(rejected),
-            None => rejected > self.matched || (rejected == self.matched && hint < rejected),
-        };
+    /// The follower refused the append after `rejected`; it ends at `follower_last` and says
+    /// to look after `hint`; `lost` if it cut its log since it acknowledged. Unless the refusal
+    /// is stale, probing restarts after the hint (never below what it acknowledged, unless it
+    /// lost that), with nothing in flight. Returns whether it acted on it.
+    ///
+    /// While replicating, a gap (entries missing before the append) is not acted on: the
+    /// appends before it are usually only overtaken on the network, and one that was lost is
+    /// sent again when the follower stops making progress ([`Progress::rewind`]).
+    pub fn refused(
+        &mut self,
+        rejected: u64,
+        follower_last: u64,
+        hint: u64,
+        lost: bool,
+        last_index: u64,
+    ) -> bool {
+        let lost = lost && hint < self.matched;
+        let answers = lost
+            || match self.probe {
+                Some(probe) => probe == Some(rejected),
+                None => rejected > self.matched && rejected <= follower_last,
+            };
         if !answers {
             return false;
         }
-        // A follower that cut a damaged log holds less than it acknowledged: it ends before
-        // what it acknowledged, and is probed from there.
-        self.matched = self.matched.min(hint);
+        if lost {
+            self.matched = self.matched.min(hint);
+        }
         self.probe = Some(None);
         self.next = (hint + 1).clamp(self.matched + 1, last_index + 1);
         self.forget_in_flight();
@@ -161,18 +174,23 @@ mod tests {
         let mut p = Progress::new(20);
         p.acked(5);
         p.sent(22, 100);
-        // Refused after 20, the follower ends at 12: probe after 12.
-        assert!(p.refused(20, 12, 22));
+        // A conflict at 20 (the follower holds another entry there), its term starting after
+        // 12: probe after 12.
+        assert!(p.refused(20, 25, 12, false, 22));
         assert_eq!((p.next, p.waiting()), (13, false));
-        // The probe after 12 is refused, the follower pointing at 9: probe after 9.
+        // The probe after 12 is refused, the follower ending at 9: probe after 9.
         p.sent(14, 10);
-        assert!(p.refused(12, 9, 22));
+        assert!(p.refused(12, 9, 9, false, 22));
         assert_eq!(p.next, 10);
         // A hint past the leader's log: probe at its end.
         p.sent(11, 10);
-        assert!(p.refused(9, 40, 22));
+        assert!(p.refused(9, 40, 40, false, 22));
         assert_eq!(p.next, 23);
+        // A hint below what it acknowledged: never below the match.
         p.sent(23, 10);
+        assert!(p.refused(22, 3, 3, false, 23));
+        assert_eq!((p.next, p.matched), (6, 5));
+        p.sent(7, 10);
         p.rewind();
         assert_eq!((p.next, p.waiting()), (6, false));
     }
@@ -182,28 +200,30 @@ mod tests {
         let mut p = Progress::new(20);
         p.acked(15);
         p.sent(20, 100);
-        // It cut its damaged log at 8: the refusal after 15 points before the match.
-        assert!(p.refused(15, 8, 20));
+        // It cut its damaged log at 8.
+        assert!(p.refused(15, 8, 8, true, 20));
         assert_eq!((p.matched, p.next), (8, 9));
     }
 
     #[test]
-    fn stale_refusals_change_nothing() {
+    fn stale_refusals_and_gaps_change_nothing() {
         let mut p = Progress::new(30);
         p.acked(30);
         p.sent(32, 100);
         p.sent(34, 100);
-        // The first append was lost: the second is refused, probing starts after 30.
-        assert!(p.refused(32, 30, 34));
+        // The append after 32 arrived before the one after 30: a gap, left to the network.
+        assert!(!p.refused(32, 30, 30, false, 34));
+        assert_eq!((p.next, p.waiting()), (35, true));
+        // The first was lost: no progress for a few rounds, and probing starts after 30.
+        p.rewind();
         assert_eq!((p.next, p.waiting()), (31, false));
         p.sent(34, 200);
-        // A refusal of anything but the probe after 30, or at or below the match, is stale.
-        assert!(!p.refused(32, 30, 34));
-        assert!(!p.refused(12, 10, 34));
+        // A refusal of anything but the probe after 30 is stale.
+        assert!(!p.refused(32, 30, 30, false, 34));
+        assert!(!p.refused(12, 10, 10, false, 34));
         assert_eq!((p.next, p.matched), (35, 30));
-        assert!(p.waiting());
         // The probe's own refusal is acted on.
-        assert!(p.refused(30, 30, 34));
+        assert!(p.refused(30, 29, 29, false, 34));
         assert_eq!((p.next, p.waiting()), (31, false));
     }
 }

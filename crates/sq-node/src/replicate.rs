@@ -258,6 +258,8 @@ impl Node {
                 match_index: self.wal.synced_index().min(self.verified),
                 last_index: self.wal.last_index(),
                 rejected: 0,
+                hint: 0,
+                lost: false,
             }),
         });
     }
@@ -276,8 +278,10 @@ impl Node {
                 term: self.meta.term,
                 success: false,
                 match_index: 0,
-                last_index: hint,
+                last_index: self.wal.last_index(),
                 rejected,
+                hint,
+                lost: self.meta.repair_term != 0,
             }),
         });
     }
@@ -317,7 +321,7 @@ impl Node {
         if m.success {
             p.acked(m.match_index.min(last));
             self.maybe_commit(out);
-        } else if !p.refused(m.rejected, m.last_index, last) {
+        } else if !p.refused(m.rejected, m.last_index, m.hint, m.lost, last) {
             return;
         }
         self.send_entries(now, from, disk, out);

@@ -3,7 +3,7 @@
 //! postconditions in `apply` and the invariants after every transition, and shrinks any failure
 //! to a short script. A ddmin pass then cuts what proptest's shrinking leaves behind, and the
 //! smallest script that still breaks the same invariant is printed and saved for `sq-sim
-//! replay`. `PROPTEST_CASES` sets how many cases run (default 512 for one node, 128 for three).
+//! replay`. `PROPTEST_CASES` sets how many cases run (default 512).
 
 use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
@@ -190,7 +190,7 @@ fn single_node_cluster_matches_the_model() {
 /// one-way, partial), clogged links, heals and pauses, on any node.
 #[test]
 fn three_node_cluster_matches_the_model() {
-    check_against::<ThreeNodeCluster>(128, "three_node_cluster.txt");
+    check_against::<ThreeNodeCluster>(512, "three_node_cluster.txt");
 }
 
 #[test]

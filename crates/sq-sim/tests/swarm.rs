@@ -1,25 +1,24 @@
 //! A short swarm search on every `cargo test`: a few hundred seeds, each with its own fault mix
 //! and a 200-transition script from the model's strategy (the same as `sq-sim swarm`), so that
 //! rare paths and the edges of the per-seed limits are reached on every run, not only in long
-//! searches. `SQ_SWARM_SEEDS` sets how many (default 300).
+//! searches. `SQ_SWARM_SEEDS` sets how many (default 300 on one node, 100 on three).
 
 use sq_model::ClusterShape;
 use sq_sim::ddmin::minimize;
 use sq_sim::swarm::script;
 use sq_sim::{Sim, SimConfig};
 
-#[test]
-fn a_short_swarm_finds_nothing() {
+/// Runs `default_seeds` swarm seeds (or `SQ_SWARM_SEEDS`) of 200 transitions on `shape`,
+/// from `start`, panicking with the smallest failing script.
+fn swarm(shape: ClusterShape, start: u64, default_seeds: u64) {
     let seeds: u64 = std::env::var("SQ_SWARM_SEEDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-    // Seeds of their own, away from the ones `sq-sim swarm` starts at by default.
-    let start = 1 << 40;
+        .unwrap_or(default_seeds);
     for seed in start..start + seeds {
-        let (mix, transitions) = script(seed, ClusterShape::SINGLE_NODE, 200);
+        let (mix, transitions) = script(seed, shape, 200);
         let config = || {
-            let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
+            let mut cfg = SimConfig::new(shape, seed);
             cfg.label = format!("swarm test · seed {seed} · {mix:?}");
             cfg.keep_history = false;
             cfg
@@ -28,10 +27,12 @@ fn a_short_swarm_finds_nothing() {
             let smallest = minimize(&config, &transitions, f.violation.invariant);
             let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
             panic!(
-                "\n{f}\nminimal failing case ({} transitions, ddmin from {}; save it with a \
-                 `# seed: {seed}` line and replay it with `sq-sim replay --script FILE`):\n{}",
+                "\n{f}\nminimal failing case ({} transitions, ddmin from {}; save it with \
+                 `# seed: {seed}` and `# nodes: {}` lines and replay it with `sq-sim replay \
+                 --script FILE`):\n{}",
                 smallest.len(),
                 transitions.len(),
+                shape.nodes,
                 smallest
                     .iter()
                     .map(|t| format!("  {t}\n"))
@@ -39,4 +40,16 @@ fn a_short_swarm_finds_nothing() {
             );
         }
     }
+}
+
+/// One node, 300 seeds (seeds of their own, away from those `sq-sim swarm` starts at).
+#[test]
+fn a_short_swarm_finds_nothing() {
+    swarm(ClusterShape::SINGLE_NODE, 1 << 40, 300);
+}
+
+/// Three nodes, 100 seeds: partitions, clogs and pauses join the mix.
+#[test]
+fn a_short_three_node_swarm_finds_nothing() {
+    swarm(ClusterShape::THREE_NODES, 1 << 41, 100);
 }

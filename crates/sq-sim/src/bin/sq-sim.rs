@@ -6,7 +6,6 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{json, Map, Value};
-use sq_model::ClusterShape;
 use sq_sim::scenarios::{self, Scenario};
 use sq_sim::text::{self, escaped, push_escaped, ECHO};
 use sq_sim::trace::{TraceEvent, TraceSink};
@@ -89,6 +88,9 @@ enum Command {
         /// Seconds between progress lines on stderr (0: one after every seed).
         #[arg(long, default_value_t = 5, value_parser = digits)]
         progress: u64,
+        /// The cluster: 1 node, or 3 (partitions, clogs and pauses join the fault mix).
+        #[arg(long, default_value_t = 1, value_parser = node_count)]
+        nodes: u8,
     },
     /// Measure the simulator: events per wall second and simulated seconds per wall second.
     Bench {
@@ -106,6 +108,15 @@ enum Command {
     /// Measure the cluster in simulated time over the pinned seeds: leader failover (S06),
     /// produce latency (S05), catch-up of a replica that was away (S12).
     Figures,
+}
+
+/// A cluster size the swarm runs: 1 or 3.
+fn node_count(s: &str) -> Result<u8, String> {
+    match digits(s)? {
+        1 => Ok(1),
+        3 => Ok(3),
+        _ => Err("the cluster has 1 node or 3".into()),
+    }
 }
 
 /// A number as the command line takes it: ASCII digits only ([`text::digits`]).
@@ -435,7 +446,8 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
     Ok(())
 }
 
-fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exit> {
+fn swarm(seeds: u64, start: u64, length: usize, progress: u64, nodes: u8) -> Result<(), Exit> {
+    let shape = scenarios::script_shape(nodes);
     // Exactly the seeds asked for: a range that would pass u64::MAX is refused, not cut short.
     let last = seeds
         .checked_sub(1)
@@ -452,10 +464,10 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exi
     let mut noted = begin;
     let (mut ran, mut events, mut sim_ns) = (0u64, 0u64, 0u64);
     for seed in start..=last {
-        let (mix, script) = sq_sim::swarm::script(seed, ClusterShape::SINGLE_NODE, length);
+        let (mix, script) = sq_sim::swarm::script(seed, shape, length);
         let path = format!("swarm-{seed}.script");
         let config = || {
-            let mut cfg = SimConfig::new(ClusterShape::SINGLE_NODE, seed);
+            let mut cfg = SimConfig::new(shape, seed);
             cfg.label = format!("swarm · seed {seed} · {mix:?}");
             cfg.keep_history = false;
             cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
@@ -483,9 +495,10 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64) -> Result<(), Exi
                     smallest.len()
                 );
                 let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
-                let text: String = std::iter::once(format!("# seed: {seed}\n# {mix:?}\n"))
-                    .chain(smallest.iter().map(|t| format!("{t}\n")))
-                    .collect();
+                let text: String =
+                    std::iter::once(format!("# seed: {seed}\n# nodes: {nodes}\n# {mix:?}\n"))
+                        .chain(smallest.iter().map(|t| format!("{t}\n")))
+                        .collect();
                 // The violation is the news: a script that cannot be saved (a read-only
                 // directory, a full disk) must not turn exit 1 and its diagnostic into exit 2.
                 if let Err(e) = std::fs::write(&path, text) {
@@ -651,7 +664,8 @@ fn main() -> ExitCode {
             start,
             length,
             progress,
-        } => swarm(seeds, start, length, progress),
+            nodes,
+        } => swarm(seeds, start, length, progress, nodes),
         Command::Bench {
             rounds,
             requests,

@@ -45,6 +45,11 @@ pub(super) struct Checker {
     pub catching_up: Vec<(u32, u64, u64, Time)>,
     /// Per node: since when the partition in force has cut it off from every majority.
     pub isolated_since: Vec<Option<Time>>,
+    /// Per node, while it is cut off from every majority: the highest term it may reach (the
+    /// cluster's highest when it was cut off, plus one for a pre-vote already granted).
+    pub term_cap: Vec<Option<u64>>,
+    /// The highest term any node has reported (its own durable term included).
+    pub highest_term: u64,
     /// Per node: the commit index it last reported (a replica that cut a damaged log reports
     /// less, and its high watermarks start afresh).
     pub last_commit: Vec<u64>,
@@ -70,6 +75,8 @@ impl Checker {
             catching_up: Vec::new(),
             isolated_since: vec![None; nodes],
             last_commit: vec![0; nodes],
+            term_cap: vec![None; nodes],
+            highest_term: 0,
         }
     }
 }

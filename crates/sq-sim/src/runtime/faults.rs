@@ -12,7 +12,8 @@ impl Sim {
     /// not synced. A power loss also hits a node that is already down: its page cache is lost.
     pub(super) fn crash(&mut self, n: u32, kind: CrashKind) {
         let sn = &mut self.nodes[n as usize];
-        let was_up = sn.node.is_some() || sn.exited.is_some();
+        // A start that waits for room is called off: the node is down until restarted.
+        let was_up = sn.node.is_some() || sn.exited.is_some() || std::mem::take(&mut sn.needs_room);
         if !was_up && kind == CrashKind::Process {
             return;
         }
@@ -131,6 +132,13 @@ impl Sim {
                         ))
                     );
                     let from = node.status().commit_index;
+                    // A node's durable term comes back with it (it may have stored it in a step
+                    // it died in, unseen): it raised nothing while it was down.
+                    let term = node.status().term;
+                    self.check.highest_term = self.check.highest_term.max(term);
+                    if let Some(cap) = self.check.term_cap[n as usize].as_mut() {
+                        *cap = (*cap).max(term);
+                    }
                     self.nodes[n as usize].node = Some(node);
                     self.schedule_wake(n);
                     if self.cfg.shape.nodes > 1 {

@@ -71,8 +71,15 @@ impl Sim {
         if self.nodes.len() <= 1 {
             return;
         }
+        let highest = self.check.highest_term;
         for n in 0..self.nodes.len() as u32 {
             let isolated = self.isolated(n);
+            let cap = &mut self.check.term_cap[n as usize];
+            *cap = match (*cap, isolated) {
+                (_, false) => None,
+                (None, true) => Some(highest + 1),
+                (Some(c), true) => Some(c),
+            };
             let since = &mut self.check.isolated_since[n as usize];
             *since = match (*since, isolated) {
                 (Some(t), false) => {
@@ -83,6 +90,22 @@ impl Sim {
                 (None, true) => Some(self.now),
                 (Some(t), true) => Some(t),
             };
+        }
+    }
+
+    /// A node cut off from every majority must not raise its term past what the cluster had
+    /// when it was cut off (PreVote): it would depose the majority's leader when it returns.
+    pub(super) fn check_term_cap(&self, n: u32, term: u64) -> Result<(), Violation> {
+        match self.check.term_cap.get(n as usize).copied().flatten() {
+            Some(cap) if term > cap => Err(Violation::new(
+                Invariant::NoTermInflation,
+                format!("n{n}, cut off from every majority"),
+                format!(
+                    "a term of at most {cap} (the cluster's highest when it was cut off, plus one)"
+                ),
+                format!("term {term}"),
+            )),
+            _ => Ok(()),
         }
     }
 

@@ -58,6 +58,9 @@ impl Sim {
         let Some(status) = self.node(n).map(Node::status) else {
             return Ok(());
         };
+        self.check_term_cap(n, status.term)
+            .map_err(|v| self.fail(v, Some(n)))?;
+        self.check.highest_term = self.check.highest_term.max(status.term);
         // What it reports durable is compared with what its disk holds now.
         self.refresh_images()?;
         // A replica that cut its log to repair damage commits again what it cut: its high

@@ -121,7 +121,7 @@ fn s12_script(rng: &mut SimRng, _: &mut LeaderAfter) -> Vec<Transition> {
         seed: seed(rng),
     });
     // At least 10 000 records committed while it is away: 1 250 batches of eight or more.
-    for _ in 0..800 {
+    for _ in 0..1100 {
         produce_all(rng, &mut s, REJOIN);
         s.push(Transition::Run {
             ms: 3,
