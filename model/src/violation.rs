@@ -42,6 +42,13 @@ pub enum Invariant {
     LeaderCompleteness,
     /// An entry once committed never changes, on any replica.
     CommittedPrefixStable,
+    /// A leader commits by counting replicas only entries of its own term (Raft §5.4.2): its
+    /// commit index moves only once an entry of its term is on a majority.
+    CommitOwnTerm,
+    /// A vote leaves only once the term and the vote are durable.
+    VoteDurable,
+    /// A replica acknowledges only entries durable in its WAL.
+    ReplicaAckDurable,
     /// A node cut off from every majority does not raise its term past the cluster's (PreVote):
     /// when it returns, it cannot depose a working leader.
     NoTermInflation,
@@ -80,6 +87,9 @@ impl Invariant {
             Invariant::LeaderCompleteness => "a leader holds every committed entry",
             Invariant::CommittedPrefixStable => "the committed prefix never changes",
             Invariant::NoTermInflation => "a cut-off node does not inflate its term",
+            Invariant::CommitOwnTerm => "a leader commits only through an entry of its term",
+            Invariant::VoteDurable => "a vote is durable before it is sent",
+            Invariant::ReplicaAckDurable => "a replica acknowledges only durable entries",
         }
     }
 }

@@ -7,7 +7,7 @@ use bytes::{Buf, BufMut};
 use thiserror::Error;
 
 /// The two copies, in the order they are written.
-const COPIES: [&str; 2] = ["meta", "meta.2"];
+pub const COPIES: [&str; 2] = ["meta", "meta.2"];
 const META_TMP: &str = "meta.tmp";
 const META_LEN: usize = 4 + 8 + 8 + 8 + 8 + 8;
 
@@ -104,7 +104,18 @@ impl Meta {
     fn read_checked(disk: &mut dyn Disk, name: &str) -> Result<Meta, MetaError> {
         let mut buf = [0u8; META_LEN];
         disk.read(name, 0, &mut buf)?;
-        let mut b = &buf[..];
+        Meta::decode(&buf)
+    }
+
+    /// Decodes one copy's bytes (for tools and checkers that read a disk's bytes themselves).
+    pub fn decode(buf: &[u8]) -> Result<Meta, MetaError> {
+        if buf.len() != META_LEN {
+            return Err(MetaError::Corrupt(format!(
+                "{} bytes, expected {META_LEN}",
+                buf.len()
+            )));
+        }
+        let mut b = buf;
         let stored = b.get_u32_le();
         if crc32fast::hash(b) != stored {
             return Err(MetaError::Corrupt("checksum mismatch".into()));

@@ -23,6 +23,9 @@ pub struct RaftChecker {
     committed_by_term: BTreeMap<u64, u64>,
     /// Per node: the committed indexes already checked against `committed`.
     checked: BTreeMap<u32, u64>,
+    /// Per term: its leader's commit index when it took office, and the index of the entry it
+    /// began its term with.
+    took_office: BTreeMap<u64, (u64, u64)>,
 }
 
 impl RaftChecker {
@@ -58,6 +61,29 @@ impl RaftChecker {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// The leader of `term` reports commit index `commit` and a log ending at `last_index`.
+    /// The first report, made as it takes office, gives the index of its term's first entry
+    /// (its no-op): its commit index may not move until it reaches that one, because before
+    /// that it could only have moved by counting replicas of an earlier term's entries.
+    pub fn leader_commit(&mut self, term: u64, commit: u64, last_index: u64) -> Result<(), Violation> {
+        let &mut (start, first_own) = self
+            .took_office
+            .entry(term)
+            .or_insert((commit, last_index));
+        if commit > start && commit < first_own {
+            return Err(Violation::new(
+                Invariant::CommitOwnTerm,
+                format!("the leader of term {term}"),
+                format!(
+                    "its commit index at {start} until the entry it began its term with, at \
+                     {first_own}, is on a majority"
+                ),
+                format!("commit index {commit}: it counted replicas of an earlier term's entry"),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether `term` has a leader on record yet.

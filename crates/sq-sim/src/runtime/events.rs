@@ -205,6 +205,9 @@ impl Sim {
                     );
                 }
                 Output::Send { to, msg } => {
+                    if result.is_ok() {
+                        result = self.check_peer_send(n, to.0, &msg);
+                    }
                     self.send(Addr::Node(n), Addr::Node(to.0), Payload::Peer(msg));
                 }
                 Output::Reply { to, req, reply } => {
