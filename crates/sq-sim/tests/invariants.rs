@@ -727,3 +727,67 @@ fn a_replica_whose_log_lacks_committed_entries_fires_invariant_5() {
     // The node's scrub finds the loss, and the leader repairs it: the run converges.
     assert!(sim.finish().is_ok());
 }
+
+#[test]
+fn a_leader_that_commits_before_its_own_entry_fires_commit_own_term() {
+    let mut raft = sq_sim::invariants::raft::RaftChecker::default();
+    // It takes office at commit 4 and begins its term at index 6.
+    assert_eq!(raft.leader_commit(3, 4, 6), Ok(()));
+    assert_eq!(raft.leader_commit(3, 4, 9), Ok(()));
+    let err = raft.leader_commit(3, 5, 9).unwrap_err();
+    assert_eq!(err.invariant, Invariant::CommitOwnTerm);
+    // Once its own entry is on a majority, the commit index may move.
+    let mut raft = sq_sim::invariants::raft::RaftChecker::default();
+    assert_eq!(raft.leader_commit(3, 4, 6), Ok(()));
+    assert_eq!(raft.leader_commit(3, 6, 9), Ok(()));
+}
+
+#[test]
+fn a_vote_sent_before_it_is_durable_fires_vote_durable() {
+    use sq_sim::invariants::quorum::check_vote_durable;
+    let durable = sq_storage::Meta {
+        term: 5,
+        voted_for: 0,
+        ..sq_storage::Meta::default()
+    };
+    let err = check_vote_durable(0, 2, 5, Some(durable)).unwrap_err();
+    assert_eq!(err.invariant, Invariant::VoteDurable);
+    assert_eq!(err.actual, "durable: term 5, vote none");
+    let voted = sq_storage::Meta {
+        voted_for: 3,
+        ..durable
+    };
+    assert_eq!(check_vote_durable(0, 2, 5, Some(voted)), Ok(()));
+    assert!(check_vote_durable(0, 2, 5, None).is_err());
+}
+
+#[test]
+fn an_acknowledgement_of_an_unsynced_entry_fires_replica_ack_durable() {
+    use sq_sim::invariants::quorum::check_replica_ack;
+    let err = check_replica_ack(1, 0, 7, false).unwrap_err();
+    assert_eq!(err.invariant, Invariant::ReplicaAckDurable);
+    assert_eq!(err.subject, "n1's acknowledgement of index 7 to n0");
+    assert_eq!(check_replica_ack(1, 0, 7, true), Ok(()));
+}
+
+#[test]
+fn an_ack_from_a_cut_off_node_fires_and_a_late_one_does_not() {
+    use sq_sim::invariants::quorum::check_not_isolated;
+    let err = check_not_isolated(2, 1, 4, Time(50), Some(Time(40))).unwrap_err();
+    assert_eq!(err.invariant, Invariant::AckedDurable);
+    // Produced before it was cut off: it may have committed then.
+    assert_eq!(
+        check_not_isolated(2, 1, 4, Time(30), Some(Time(40))),
+        Ok(())
+    );
+    assert_eq!(check_not_isolated(2, 1, 4, Time(50), None), Ok(()));
+}
+
+#[test]
+fn a_cut_off_node_that_raises_its_term_fires_no_term_inflation() {
+    use sq_sim::invariants::quorum::check_term_cap;
+    let err = check_term_cap(0, Some(4), 5).unwrap_err();
+    assert_eq!(err.invariant, Invariant::NoTermInflation);
+    assert_eq!(check_term_cap(0, Some(4), 4), Ok(()));
+    assert_eq!(check_term_cap(0, None, 9), Ok(()));
+}

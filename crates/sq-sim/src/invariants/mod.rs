@@ -10,6 +10,7 @@ pub mod durability;
 pub mod durable_image;
 pub mod image;
 pub mod majority;
+pub mod quorum;
 pub mod raft;
 pub mod served;
 pub mod watermark;

@@ -67,11 +67,13 @@ impl RaftChecker {
     /// The first report, made as it takes office, gives the index of its term's first entry
     /// (its no-op): its commit index may not move until it reaches that one, because before
     /// that it could only have moved by counting replicas of an earlier term's entries.
-    pub fn leader_commit(&mut self, term: u64, commit: u64, last_index: u64) -> Result<(), Violation> {
-        let &mut (start, first_own) = self
-            .took_office
-            .entry(term)
-            .or_insert((commit, last_index));
+    pub fn leader_commit(
+        &mut self,
+        term: u64,
+        commit: u64,
+        last_index: u64,
+    ) -> Result<(), Violation> {
+        let &mut (start, first_own) = self.took_office.entry(term).or_insert((commit, last_index));
         if commit > start && commit < first_own {
             return Err(Violation::new(
                 Invariant::CommitOwnTerm,

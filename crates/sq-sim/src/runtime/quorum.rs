@@ -96,22 +96,12 @@ impl Sim {
     /// A node cut off from every majority must not raise its term past what the cluster had
     /// when it was cut off (PreVote): it would depose the majority's leader when it returns.
     pub(super) fn check_term_cap(&self, n: u32, term: u64) -> Result<(), Violation> {
-        match self.check.term_cap.get(n as usize).copied().flatten() {
-            Some(cap) if term > cap => Err(Violation::new(
-                Invariant::NoTermInflation,
-                format!("n{n}, cut off from every majority"),
-                format!(
-                    "a term of at most {cap} (the cluster's highest when it was cut off, plus one)"
-                ),
-                format!("term {term}"),
-            )),
-            _ => Ok(()),
-        }
+        let cap = self.check.term_cap.get(n as usize).copied().flatten();
+        crate::invariants::quorum::check_term_cap(n, cap, term)
     }
 
     /// A node cut off from every majority since before a produce was invoked cannot have
-    /// replicated it: its ack is a violation. (What it appended before it was cut off may
-    /// still commit, with acks arriving late, so only later produces count.)
+    /// replicated it: its ack is a violation.
     pub(super) fn check_not_isolated(
         &self,
         n: u32,
@@ -119,14 +109,7 @@ impl Sim {
         seq: u64,
         invoked: Time,
     ) -> Result<(), Violation> {
-        match self.check.isolated_since.get(n as usize).copied().flatten() {
-            Some(since) if since <= invoked => Err(Violation::new(
-                Invariant::AckedDurable,
-                format!("p{producer} seq {seq}, invoked at {invoked}, acked by n{n}"),
-                format!("no ack from n{n}: no majority has reached it since {since}"),
-                "an ack".to_string(),
-            )),
-            _ => Ok(()),
-        }
+        let since = self.check.isolated_since.get(n as usize).copied().flatten();
+        crate::invariants::quorum::check_not_isolated(n, producer, seq, invoked, since)
     }
 }

@@ -143,60 +143,37 @@ impl Sim {
     /// of entries only once they are durable in its WAL (the checker's image). The replica whose
     /// storage the harness made lie is left out of the second: a misdirected write leaves a
     /// hole where it believes an entry is.
-    pub(super) fn check_peer_send(&self, n: u32, to: u32, msg: &PeerMsg) -> Result<(), Box<Failure>> {
-        match msg {
+    pub(super) fn check_peer_send(
+        &self,
+        n: u32,
+        to: u32,
+        msg: &PeerMsg,
+    ) -> Result<(), Box<Failure>> {
+        use crate::invariants::quorum::{check_replica_ack, check_vote_durable};
+        let checked = match msg {
             PeerMsg::VoteReply(v) if v.granted && !v.pre_vote => {
                 // Stray bytes in a metadata copy leave only the older one readable.
                 let sn = &self.nodes[n as usize];
                 if sn.damaged.iter().any(|(f, _)| f.starts_with("meta")) {
                     return Ok(());
                 }
-                let disk = &sn.disk;
                 let durable = sq_storage::meta::COPIES
                     .iter()
-                    .filter_map(|f| disk.durable(f))
+                    .filter_map(|f| sn.disk.durable(f))
                     .filter_map(|b| sq_storage::Meta::decode(b).ok())
                     .max_by_key(|m| m.version);
-                let ok = durable.is_some_and(|m| m.term == v.term && m.voted_for == u64::from(to) + 1);
-                if !ok {
-                    return Err(self.fail(
-                        Violation::new(
-                            Invariant::VoteDurable,
-                            format!("n{n}'s vote for n{to} in term {}", v.term),
-                            format!("term {} and a vote for n{to} durable in its metadata", v.term),
-                            match durable {
-                                Some(m) => format!(
-                                    "durable: term {}, vote {}",
-                                    m.term,
-                                    m.voted_for.checked_sub(1).map_or("none".into(), |c| format!("n{c}"))
-                                ),
-                                None => "no durable metadata".into(),
-                            },
-                        ),
-                        Some(n),
-                    ));
-                }
-                Ok(())
+                check_vote_durable(n, to, v.term, durable)
             }
             PeerMsg::AppendReply(a) if a.success && a.match_index > 0 => {
                 if self.check.faulty_disk == Some(n) {
                     return Ok(());
                 }
-                if self.check.images[n as usize].entry(a.match_index).is_none() {
-                    return Err(self.fail(
-                        Violation::new(
-                            Invariant::ReplicaAckDurable,
-                            format!("n{n}'s acknowledgement of index {} to n{to}", a.match_index),
-                            format!("entry {} durable in n{n}'s WAL", a.match_index),
-                            "not durable (written, not yet synced, or not written)".to_string(),
-                        ),
-                        Some(n),
-                    ));
-                }
-                Ok(())
+                let durable = self.check.images[n as usize].entry(a.match_index).is_some();
+                check_replica_ack(n, to, a.match_index, durable)
             }
             _ => Ok(()),
-        }
+        };
+        checked.map_err(|v| self.fail(v, Some(n)))
     }
 
     /// Whether every acked batch is durable on every replica, as after a heal every replica
