@@ -149,22 +149,26 @@ pub fn check_served_majority(
     let majority = replicas.len() / 2 + 1;
     let mut offset = offsets.start;
     while offset < offsets.end {
-        // The fast path: the server's own image holds the batch, and a majority's images do.
-        if let Some(f) = replicas
+        // The fast path: a batch the images hold at that offset (the server's first) that a
+        // majority's images hold.
+        let fast = replicas
             .iter()
-            .find(|r| r.n == server && !r.stray)
-            .and_then(|r| r.image.batch_holding(partition, offset))
-        {
-            let b = f.header.batch;
-            let ident = (b.producer, b.seq, b.count);
-            let fast = replicas
-                .iter()
-                .filter(|r| !r.stray && holds_fast(r, partition, b.base_offset, ident))
-                .count();
-            if fast >= majority {
-                offset = (b.base_offset + u64::from(b.count)).max(offset + 1);
-                continue;
-            }
+            .filter(|r| !r.stray)
+            .filter(|r| r.n == server)
+            .chain(replicas.iter().filter(|r| !r.stray && r.n != server))
+            .filter_map(|r| r.image.batch_holding(partition, offset))
+            .map(|f| f.header.batch)
+            .find(|b| {
+                let ident = (b.producer, b.seq, b.count);
+                replicas
+                    .iter()
+                    .filter(|r| !r.stray && holds_fast(r, partition, b.base_offset, ident))
+                    .count()
+                    >= majority
+            });
+        if let Some(b) = fast {
+            offset = (b.base_offset + u64::from(b.count)).max(offset + 1);
+            continue;
         }
         let subject = format!("partition {partition} offset {offset}, served by n{server}");
         // The batch as the server holds it durably, else as any replica does (a leader commits
