@@ -679,7 +679,7 @@ impl Node {
         if self.role == Role::Leader && !self.single() {
             self.step_down(now, out);
         }
-        if let Err(e) = self.wal.truncate_from(disk, keep + 1) {
+        if let Err(e) = self.cut_log(disk, keep + 1) {
             return self.fail(
                 format!("{why}; dropping the unsynced entries failed: {e}"),
                 out,
@@ -695,6 +695,17 @@ impl Node {
         if let Err(e) = self.rebuild() {
             self.fail(format!("{why}; rebuilding after it failed: {e}"), out);
         }
+    }
+
+    /// Cuts the log from `index` on. A sync in flight was issued for what the log held before:
+    /// on completion it vouches for no entry at or past the cut (entries written there since
+    /// are other bytes, and not covered by it).
+    pub(crate) fn cut_log(&mut self, disk: &mut dyn Disk, index: u64) -> Result<(), WalError> {
+        self.wal.truncate_from(disk, index)?;
+        if let Some(sync) = self.sync.as_mut() {
+            sync.upto = sync.upto.min(index.saturating_sub(1));
+        }
+        Ok(())
     }
 
     /// Commits up to `index` (never past the last entry), answering the producers waiting for it.

@@ -53,7 +53,7 @@ impl Node {
         if self.role != Role::Follower {
             self.step_down(now, out);
         }
-        if let Err(e) = self.wal.truncate_from(disk, index) {
+        if let Err(e) = self.cut_log(disk, index) {
             return self.fail(format!("cutting damaged entry {index} failed: {e}"), out);
         }
         self.commit_index = self.commit_index.min(index - 1);

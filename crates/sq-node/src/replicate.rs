@@ -216,7 +216,7 @@ impl Node {
                     self.term_at(h.index),
                     self.commit_index
                 );
-                if let Err(e) = self.wal.truncate_from(disk, h.index) {
+                if let Err(e) = self.cut_log(disk, h.index) {
                     return self.fail(format!("cutting a conflicting suffix failed: {e}"), out);
                 }
                 if let Err(e) = self.rebuild() {

@@ -112,6 +112,8 @@ impl Sim {
             let opened = Node::open(sn.config, &mut sn.disk, self.now);
             let death = sn.disk.take_death();
             self.flush_disk_calls(n);
+            // A misdirected write during recovery (its metadata store) damaged something too.
+            self.excuse_misdirected(n);
             if let Some(kind) = death {
                 let what = self.play_crash(n, kind);
                 self.fault(format!(
