@@ -47,6 +47,8 @@ pub enum Invariant {
     CommitOwnTerm,
     /// A vote leaves only once the term and the vote are durable.
     VoteDurable,
+    /// A leader cut off from every majority steps down within a bound (CheckQuorum).
+    StrandedLeaderStepsDown,
     /// A replica acknowledges only entries durable in its WAL.
     ReplicaAckDurable,
     /// A node cut off from every majority does not raise its term past the cluster's (PreVote):
@@ -89,6 +91,7 @@ impl Invariant {
             Invariant::NoTermInflation => "a cut-off node does not inflate its term",
             Invariant::CommitOwnTerm => "a leader commits only through an entry of its term",
             Invariant::VoteDurable => "a vote is durable before it is sent",
+            Invariant::StrandedLeaderStepsDown => "a stranded leader steps down",
             Invariant::ReplicaAckDurable => "a replica acknowledges only durable entries",
         }
     }

@@ -791,3 +791,12 @@ fn a_cut_off_node_that_raises_its_term_fires_no_term_inflation() {
     assert_eq!(check_term_cap(0, Some(4), 4), Ok(()));
     assert_eq!(check_term_cap(0, None, 9), Ok(()));
 }
+
+#[test]
+fn a_leader_still_leading_long_after_it_was_cut_off_fires() {
+    use sq_sim::invariants::quorum::check_stranded_leader;
+    let err = check_stranded_leader(1, Time(200), Some(Time(100)), 50).unwrap_err();
+    assert_eq!(err.invariant, Invariant::StrandedLeaderStepsDown);
+    assert_eq!(check_stranded_leader(1, Time(140), Some(Time(100)), 50), Ok(()));
+    assert_eq!(check_stranded_leader(1, Time(900), None, 50), Ok(()));
+}

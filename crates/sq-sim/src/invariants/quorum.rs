@@ -86,3 +86,23 @@ pub fn check_term_cap(n: u32, cap: Option<u64>, term: u64) -> Result<(), Violati
         _ => Ok(()),
     }
 }
+
+/// Node `n` leads at `now`, cut off from every majority since `since` (or running again since,
+/// after a pause): with CheckQuorum it steps down within `bound` (one election timeout to notice,
+/// one more for the check that notices, and a message on its way).
+pub fn check_stranded_leader(
+    n: u32,
+    now: Time,
+    since: Option<Time>,
+    bound: u64,
+) -> Result<(), Violation> {
+    match since {
+        Some(since) if now.nanos() > since.nanos() + bound => Err(Violation::new(
+            Invariant::StrandedLeaderStepsDown,
+            format!("n{n}, leading while cut off from every majority since {since}"),
+            format!("a step down by {}", Time(since.nanos() + bound)),
+            format!("still leading at {now}"),
+        )),
+        _ => Ok(()),
+    }
+}

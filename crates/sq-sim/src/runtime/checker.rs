@@ -50,6 +50,9 @@ pub(super) struct Checker {
     pub term_cap: Vec<Option<u64>>,
     /// The highest term any node has reported (its own durable term included).
     pub highest_term: u64,
+    /// The longest extra delay any clogged link has had in this run, ns: a message sent before
+    /// a partition may arrive that much later.
+    pub longest_clog: u64,
     /// Per node: the commit index it last reported (a replica that cut a damaged log reports
     /// less, and its high watermarks start afresh).
     pub last_commit: Vec<u64>,
@@ -77,6 +80,7 @@ impl Checker {
             last_commit: vec![0; nodes],
             term_cap: vec![None; nodes],
             highest_term: 0,
+            longest_clog: 0,
         }
     }
 }

@@ -72,6 +72,8 @@ impl Sim {
             return;
         }
         let highest = self.check.highest_term;
+        let clog = self.net.clogged().values().copied().max().unwrap_or(0);
+        self.check.longest_clog = self.check.longest_clog.max(clog);
         for n in 0..self.nodes.len() as u32 {
             let isolated = self.isolated(n);
             let cap = &mut self.check.term_cap[n as usize];

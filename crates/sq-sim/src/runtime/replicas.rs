@@ -69,6 +69,16 @@ impl Sim {
             self.check.watermarks.reset_node(n);
         }
         self.check.last_commit[n as usize] = status.commit_index;
+        if status.role == sq_node::Role::Leader && self.paused_until(n).is_none() {
+            // CheckQuorum: counted from the cut, or from the end of its last pause.
+            let since = self.check.isolated_since[n as usize].map(|t| {
+                t.max(self.nodes[n as usize].paused_until.unwrap_or(Time::ZERO))
+            });
+            let bound = 3 * self.cfg.election_timeout
+                + 2 * (self.cfg.latency.1 + self.check.longest_clog);
+            crate::invariants::quorum::check_stranded_leader(n, self.now, since, bound)
+                .map_err(|v| self.fail(v, Some(n)))?;
+        }
         if status.role == sq_node::Role::Leader {
             // A leader whose storage the harness made lie may hold a damaged copy of a
             // committed entry without knowing it yet: it finds out when it reads it, and the
