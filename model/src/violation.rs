@@ -49,6 +49,9 @@ pub enum Invariant {
     VoteDurable,
     /// A leader cut off from every majority steps down within a bound (CheckQuorum).
     StrandedLeaderStepsDown,
+    /// A working leader (in a healthy, fully connected majority, nothing disturbed for a while)
+    /// is not deposed: a node that hears it refuses to vote (leader stickiness).
+    WorkingLeaderKept,
     /// A replica acknowledges only entries durable in its WAL.
     ReplicaAckDurable,
     /// A node cut off from every majority does not raise its term past the cluster's (PreVote):
@@ -92,6 +95,7 @@ impl Invariant {
             Invariant::CommitOwnTerm => "a leader commits only through an entry of its term",
             Invariant::VoteDurable => "a vote is durable before it is sent",
             Invariant::StrandedLeaderStepsDown => "a stranded leader steps down",
+            Invariant::WorkingLeaderKept => "a working leader is not deposed",
             Invariant::ReplicaAckDurable => "a replica acknowledges only durable entries",
         }
     }

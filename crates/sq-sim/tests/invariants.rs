@@ -797,6 +797,18 @@ fn a_leader_still_leading_long_after_it_was_cut_off_fires() {
     use sq_sim::invariants::quorum::check_stranded_leader;
     let err = check_stranded_leader(1, Time(200), Some(Time(100)), 50).unwrap_err();
     assert_eq!(err.invariant, Invariant::StrandedLeaderStepsDown);
-    assert_eq!(check_stranded_leader(1, Time(140), Some(Time(100)), 50), Ok(()));
+    assert_eq!(
+        check_stranded_leader(1, Time(140), Some(Time(100)), 50),
+        Ok(())
+    );
     assert_eq!(check_stranded_leader(1, Time(900), None, 50), Ok(()));
+}
+
+#[test]
+fn a_working_leader_deposed_fires_working_leader_kept() {
+    use sq_sim::invariants::quorum::check_leader_kept;
+    let err = check_leader_kept(2, 5, Some((0, 4, Time(10)))).unwrap_err();
+    assert_eq!(err.invariant, Invariant::WorkingLeaderKept);
+    assert_eq!(err.actual, "n2 elected leader of term 5");
+    assert_eq!(check_leader_kept(2, 5, None), Ok(()));
 }

@@ -106,3 +106,23 @@ pub fn check_stranded_leader(
         _ => Ok(()),
     }
 }
+
+/// Node `new` has just become leader of `term`, while `working` (node, its term, since when it
+/// led) was, as the harness judged it, a working leader: healthy, heard by a healthy, fully
+/// connected majority on a network that loses nothing, undisturbed for a while. Nodes that
+/// hear a leader refuse to vote (leader stickiness), so such a leader is never deposed.
+pub fn check_leader_kept(
+    new: u32,
+    term: u64,
+    working: Option<(u32, u64, Time)>,
+) -> Result<(), Violation> {
+    match working {
+        Some((old, t, since)) if old != new && t < term => Err(Violation::new(
+            Invariant::WorkingLeaderKept,
+            format!("n{old}, leader of term {t}, working since {since}"),
+            "no election while it works (its majority hears it)",
+            format!("n{new} elected leader of term {term}"),
+        )),
+        _ => Ok(()),
+    }
+}

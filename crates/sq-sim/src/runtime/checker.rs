@@ -11,6 +11,9 @@ pub(super) struct ReadBack {
     pub done: bool,
 }
 
+/// When the node-to-node links last changed, the cut links and the clogged ones then.
+pub(super) type Links = (Time, BTreeSet<(u32, u32)>, Vec<(Addr, Addr, u64)>);
+
 /// The checker's state.
 pub(super) struct Checker {
     pub oracle: LogOracle,
@@ -53,6 +56,11 @@ pub(super) struct Checker {
     /// The longest extra delay any clogged link has had in this run, ns: a message sent before
     /// a partition may arrive that much later.
     pub longest_clog: u64,
+    /// When the node-to-node links last changed (a partition, a clog, a heal), and what they
+    /// were then: cut links and clogged ones.
+    pub links: Links,
+    /// When each term's leader was first seen leading.
+    pub leader_since: BTreeMap<u64, (u32, Time)>,
     /// Per node: the commit index it last reported (a replica that cut a damaged log reports
     /// less, and its high watermarks start afresh).
     pub last_commit: Vec<u64>,
@@ -81,6 +89,8 @@ impl Checker {
             term_cap: vec![None; nodes],
             highest_term: 0,
             longest_clog: 0,
+            links: (Time::ZERO, BTreeSet::new(), Vec::new()),
+            leader_since: BTreeMap::new(),
         }
     }
 }

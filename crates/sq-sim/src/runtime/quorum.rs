@@ -28,6 +28,20 @@ impl Sim {
             && self.paused_until(n).is_none()
     }
 
+    /// Whether node `leader` works: it is healthy, and with other healthy nodes it makes a
+    /// majority fully connected among itself at the usual speed, on a network that loses
+    /// nothing.
+    pub(super) fn leader_works(&self, leader: u32) -> bool {
+        if self.net.loss > 0 || !self.member_healthy(leader) {
+            return false;
+        }
+        let nodes = self.nodes.len() as u32;
+        let with = (0..nodes)
+            .filter(|&m| m == leader || (self.member_healthy(m) && self.link_whole(leader, m)))
+            .count() as u32;
+        with > nodes / 2
+    }
+
     /// Whether some majority of nodes is healthy and fully connected among itself, and the
     /// network loses nothing: then the cluster must serve (a cluster of one: its node is up
     /// with room).
@@ -70,6 +84,16 @@ impl Sim {
     pub(super) fn update_isolation(&mut self) {
         if self.nodes.len() <= 1 {
             return;
+        }
+        let cut = self.net.cut().clone();
+        let clogs: Vec<(Addr, Addr, u64)> = self
+            .net
+            .clogged()
+            .iter()
+            .map(|(&(a, b), &d)| (a, b, d))
+            .collect();
+        if (&cut, &clogs) != (&self.check.links.1, &self.check.links.2) {
+            self.check.links = (self.now, cut, clogs);
         }
         let highest = self.check.highest_term;
         let clog = self.net.clogged().values().copied().max().unwrap_or(0);

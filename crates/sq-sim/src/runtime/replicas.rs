@@ -71,11 +71,10 @@ impl Sim {
         self.check.last_commit[n as usize] = status.commit_index;
         if status.role == sq_node::Role::Leader && self.paused_until(n).is_none() {
             // CheckQuorum: counted from the cut, or from the end of its last pause.
-            let since = self.check.isolated_since[n as usize].map(|t| {
-                t.max(self.nodes[n as usize].paused_until.unwrap_or(Time::ZERO))
-            });
-            let bound = 3 * self.cfg.election_timeout
-                + 2 * (self.cfg.latency.1 + self.check.longest_clog);
+            let since = self.check.isolated_since[n as usize]
+                .map(|t| t.max(self.nodes[n as usize].paused_until.unwrap_or(Time::ZERO)));
+            let bound =
+                3 * self.cfg.election_timeout + 2 * (self.cfg.latency.1 + self.check.longest_clog);
             crate::invariants::quorum::check_stranded_leader(n, self.now, since, bound)
                 .map_err(|v| self.fail(v, Some(n)))?;
         }
@@ -84,6 +83,10 @@ impl Sim {
             // committed entry without knowing it yet: it finds out when it reads it, and the
             // outcome (nothing lost, replicas converge) is checked elsewhere.
             let lied_to = self.check.faulty_disk == Some(n);
+            if !self.check.raft.has_leader(status.term) {
+                self.check_working_leader_kept(n, status.term)?;
+                self.check.leader_since.insert(status.term, (n, self.now));
+            }
             if !lied_to && !self.check.raft.has_leader(status.term) {
                 // A new leader: what it holds where the last earlier commit lies, from the log
                 // it wrote (its page cache: what it will send), read once per term.
@@ -131,6 +134,43 @@ impl Sim {
         self.check
             .raft
             .committed(n, status.term, upto, |i| image.entry(i))
+            .map_err(|v| self.fail(v, Some(n)))
+    }
+
+    /// Leader stickiness: node `n` has just become leader of `term`; no other node may have
+    /// been working as leader of an earlier term until now, undisturbed (no crash, restart or
+    /// disk error, and links unchanged, for three election timeouts, and leading that long).
+    fn check_working_leader_kept(&self, n: u32, term: u64) -> Result<(), Box<Failure>> {
+        let settled = 3 * self.cfg.election_timeout;
+        // A node that was paused resumes not having heard the leader: it may vote then.
+        let resumed = self
+            .nodes
+            .iter()
+            .filter_map(|sn| sn.paused_until)
+            .max()
+            .unwrap_or(Time::ZERO);
+        let quiet_since = self
+            .check
+            .last_disturbance
+            .max(self.check.links.0)
+            .max(resumed);
+        if self.now.nanos() < quiet_since.nanos() + settled {
+            return Ok(());
+        }
+        let working = self
+            .check
+            .leader_since
+            .range(..term)
+            .next_back()
+            .map(|(&t, &(l, since))| (l, t, since))
+            .filter(|&(l, t, since)| {
+                let still = self.node(l).is_some_and(|x| {
+                    let s = x.status();
+                    s.role == sq_node::Role::Leader && s.term == t
+                });
+                still && self.now.nanos() >= since.nanos() + settled && self.leader_works(l)
+            });
+        crate::invariants::quorum::check_leader_kept(n, term, working)
             .map_err(|v| self.fail(v, Some(n)))
     }
 
