@@ -812,3 +812,15 @@ fn a_working_leader_deposed_fires_working_leader_kept() {
     assert_eq!(err.actual, "n2 elected leader of term 5");
     assert_eq!(check_leader_kept(2, 5, None), Ok(()));
 }
+
+#[test]
+fn a_vote_granted_while_hearing_a_leader_fires_working_leader_kept() {
+    use sq_sim::invariants::quorum::check_vote_while_led;
+    let err = check_vote_while_led(1, 2, Time(30), Some((0, 4, Time(20))), 25).unwrap_err();
+    assert_eq!(err.invariant, Invariant::WorkingLeaderKept);
+    assert_eq!(
+        check_vote_while_led(1, 2, Time(50), Some((0, 4, Time(20))), 25),
+        Ok(())
+    );
+    assert_eq!(check_vote_while_led(1, 2, Time(50), None, 25), Ok(()));
+}

@@ -126,3 +126,27 @@ pub fn check_leader_kept(
         _ => Ok(()),
     }
 }
+
+/// Node `n` grants a vote (or pre-vote) to `to` at `now`, having last taken an append from
+/// leader `heard` (node, term, when): within `timeout` of that it must refuse (leader
+/// stickiness), or a node cut off from the leader could depose it through it.
+pub fn check_vote_while_led(
+    n: u32,
+    to: u32,
+    now: Time,
+    heard: Option<(u32, u64, Time)>,
+    timeout: u64,
+) -> Result<(), Violation> {
+    match heard {
+        Some((l, t, at)) if now.nanos() < at.nanos() + timeout => Err(Violation::new(
+            Invariant::WorkingLeaderKept,
+            format!("n{n}'s vote for n{to}"),
+            format!(
+                "no vote within {} of hearing leader n{l} of term {t} (at {at})",
+                Time(timeout)
+            ),
+            format!("a vote granted at {now}"),
+        )),
+        _ => Ok(()),
+    }
+}

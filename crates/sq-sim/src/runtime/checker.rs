@@ -59,6 +59,8 @@ pub(super) struct Checker {
     /// When the node-to-node links last changed (a partition, a clog, a heal), and what they
     /// were then: cut links and clogged ones.
     pub links: Links,
+    /// Per node: the leader whose append it last took, that leader's term, and when.
+    pub heard_leader: Vec<Option<(u32, u64, Time)>>,
     /// When each term's leader was first seen leading.
     pub leader_since: BTreeMap<u64, (u32, Time)>,
     /// Per node: the commit index it last reported (a replica that cut a damaged log reports
@@ -91,6 +93,7 @@ impl Checker {
             longest_clog: 0,
             links: (Time::ZERO, BTreeSet::new(), Vec::new()),
             leader_since: BTreeMap::new(),
+            heard_leader: vec![None; nodes],
         }
     }
 }

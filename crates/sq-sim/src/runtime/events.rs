@@ -142,7 +142,22 @@ impl Sim {
             },
             _ => return Ok(()),
         };
-        self.node_input(n, input)
+        let append = match (from, &envelope.payload) {
+            (Addr::Node(l), Payload::Peer(PeerMsg::Append(m))) => Some((l, m.term)),
+            _ => None,
+        };
+        self.node_input(n, input)?;
+        // Whether it took that leader's append: it has heard a live leader (stickiness).
+        if let Some((l, term)) = append {
+            let took = self
+                .node(n)
+                .map(Node::status)
+                .is_some_and(|s| s.leader == Some(NodeId(l)) && s.term == term);
+            if took {
+                self.check.heard_leader[n as usize] = Some((l, term, self.now));
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn node_input(&mut self, n: u32, input: Input) -> Result<(), Box<Failure>> {

@@ -143,6 +143,8 @@ impl Sim {
                     }
                     self.nodes[n as usize].node = Some(node);
                     self.schedule_wake(n);
+                    // A new process has heard no leader.
+                    self.check.heard_leader[n as usize] = None;
                     if self.cfg.shape.nodes > 1 {
                         self.check.watermarks.reset_node(n);
                         self.check.last_commit[n as usize] = from;

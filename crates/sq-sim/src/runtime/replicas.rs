@@ -199,7 +199,16 @@ impl Sim {
         to: u32,
         msg: &PeerMsg,
     ) -> Result<(), Box<Failure>> {
-        use crate::invariants::quorum::{check_replica_ack, check_vote_durable};
+        use crate::invariants::quorum::{
+            check_replica_ack, check_vote_durable, check_vote_while_led,
+        };
+        if let PeerMsg::VoteReply(v) = msg {
+            if v.granted {
+                let heard = self.check.heard_leader[n as usize];
+                check_vote_while_led(n, to, self.now, heard, self.cfg.election_timeout)
+                    .map_err(|e| self.fail(e, Some(n)))?;
+            }
+        }
         let checked = match msg {
             PeerMsg::VoteReply(v) if v.granted && !v.pre_vote => {
                 // Stray bytes in a metadata copy leave only the older one readable.
