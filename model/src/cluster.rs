@@ -483,34 +483,44 @@ impl ClusterModel {
     }
 }
 
+/// Implements [`ReferenceStateMachine`] for `$name`, a cluster of `$shape`: the same model,
+/// vocabulary and preconditions for every size. Header flips and misdirected writes are
+/// proposed too: a single node that then refuses to start is a typed outcome of the simulator,
+/// which the test accepts, and a replica repairs what they damage from its peers.
+macro_rules! cluster_reference {
+    ($name:ident, $shape:expr) => {
+        impl ReferenceStateMachine for $name {
+            type State = ClusterModel;
+            type Transition = Transition;
+
+            fn init_state() -> BoxedStrategy<ClusterModel> {
+                any::<u64>()
+                    .prop_map(|seed| ClusterModel::new($shape, seed).with_refusals())
+                    .boxed()
+            }
+
+            fn transitions(state: &ClusterModel) -> BoxedStrategy<Transition> {
+                state.transition_strategy()
+            }
+
+            fn apply(mut state: ClusterModel, t: &Transition) -> ClusterModel {
+                state.apply(t);
+                state
+            }
+
+            fn preconditions(state: &ClusterModel, t: &Transition) -> bool {
+                state.allows(t)
+            }
+        }
+    };
+}
+
+pub(crate) use cluster_reference;
+
 /// The reference state machine of a single-node cluster.
 pub struct SingleNodeCluster;
 
-impl ReferenceStateMachine for SingleNodeCluster {
-    type State = ClusterModel;
-    type Transition = Transition;
-
-    /// Header flips and misdirected writes are proposed too: a node that then refuses to
-    /// start is a typed outcome of the simulator, which the test accepts.
-    fn init_state() -> BoxedStrategy<ClusterModel> {
-        any::<u64>()
-            .prop_map(|seed| ClusterModel::new(ClusterShape::SINGLE_NODE, seed).with_refusals())
-            .boxed()
-    }
-
-    fn transitions(state: &ClusterModel) -> BoxedStrategy<Transition> {
-        state.transition_strategy()
-    }
-
-    fn apply(mut state: ClusterModel, t: &Transition) -> ClusterModel {
-        state.apply(t);
-        state
-    }
-
-    fn preconditions(state: &ClusterModel, t: &Transition) -> bool {
-        state.allows(t)
-    }
-}
+cluster_reference!(SingleNodeCluster, ClusterShape::SINGLE_NODE);
 
 #[cfg(test)]
 mod tests {

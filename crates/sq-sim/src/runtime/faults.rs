@@ -281,8 +281,7 @@ impl Sim {
         if self.cfg.shape.nodes == 1 {
             self.lose_to_fault(n, b.partition, b.base_offset, b.count, header);
         } else if f.header.kind == sq_core::codec::EntryKind::Batch {
-            self.check.damaged_copies[n as usize]
-                .insert((b.partition, b.base_offset), (b.producer, b.seq, b.count));
+            self.damaged_copy(n, &b);
         }
         self.stats.corruptions += 1;
         self.fault(format!(
@@ -308,6 +307,13 @@ impl Sim {
             self.check.oracle.forget(partition, range);
             self.check.watermarks.forget(n, partition, base);
         }
+    }
+
+    /// Batch `b` on node `n`, a replica, was synced and then damaged by the harness: it still
+    /// counts as one of the batch's copies (the fault atlas's one bad copy).
+    fn damaged_copy(&mut self, n: u32, b: &sq_core::BatchMeta) {
+        self.check.damaged_copies[n as usize]
+            .insert((b.partition, b.base_offset), (b.producer, b.seq, b.count));
     }
 
     /// Records the damage of the misdirected writes node `n`'s disk did: the batch whose frame
@@ -354,8 +360,7 @@ impl Sim {
             }
         } else {
             for b in &idents {
-                self.check.damaged_copies[n as usize]
-                    .insert((b.partition, b.base_offset), (b.producer, b.seq, b.count));
+                self.damaged_copy(n, b);
             }
         }
         self.stats.corruptions += 1;
