@@ -106,8 +106,8 @@ impl<R: Reference> StateMachineTest for SimTest<R> {
     }
 
     /// Applies `t`; the simulator checks every invariant and the liveness postcondition
-    /// (`sq_sim::LIVENESS_BOUND`) as it goes, so that `sq-sim replay` of a saved case fails the
-    /// same way.
+    /// (`SimConfig::liveness_bound`) as it goes, so that `sq-sim replay` of a saved case fails
+    /// the same way.
     fn apply(mut sut: Sut, _ref_state: &ClusterModel, t: Transition) -> Sut {
         let index = sut.sim.transitions_applied();
         if let Err(f) = sut.sim.apply(index, &t) {

@@ -31,9 +31,10 @@ impl Sim {
 
     /// The liveness postcondition, checked after every transition of every run (model-based
     /// cases, swarm seeds, replays and scenarios alike, so a printed replay fails as the test
-    /// did): once every node is up, every disk has room and the network is lossless, every
-    /// operation is answered within [`LIVENESS_BOUND`] of its invocation, of the healing, or of
-    /// the last disturbance (a disk error, a crash, a restart), whichever is latest.
+    /// did): while some majority of nodes is healthy and connected and the network is lossless
+    /// (`Sim::majority_healthy`), every operation is answered within
+    /// [`SimConfig::liveness_bound`] of its invocation, of that moment, or of the last
+    /// disturbance (a disk error, a crash, a restart), whichever is latest.
     pub(super) fn check_liveness(&mut self) -> Result<(), Box<Failure>> {
         let healthy = self.majority_healthy();
         self.check.healthy_since = match (healthy, self.check.healthy_since) {
