@@ -61,6 +61,9 @@ pub struct AppendRequest {
     pub entries: Vec<Bytes>,
     /// The leader's commit index.
     pub commit: u64,
+    /// The leader's last index when it sent this: a follower that holds its log that far holds
+    /// every entry of the leader's term it could ever have held.
+    pub last_index: u64,
 }
 
 /// A follower's answer to entries.
@@ -177,6 +180,7 @@ mod tests {
             prev_term: 3,
             entries: vec![Bytes::from_static(b"ab"), Bytes::from_static(b"c")],
             commit: 6,
+            last_index: 9,
         });
         assert_eq!(append.to_string(), "append t4 n0 after 7@3 +2 commit 6");
         assert_eq!(append.entry_bytes(), 3);

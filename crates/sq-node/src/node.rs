@@ -196,6 +196,8 @@ pub struct Node {
     pub(crate) verified: u64,
     /// The next entry the scrub reads back.
     pub(crate) scrub_next: u64,
+    /// Follower only: the current leader's term and last index, as its latest append said.
+    pub(crate) leader_last: Option<(u64, u64)>,
     /// Follower only: the leader owed an acknowledgement once a sync completes.
     pub(crate) ack_to: Option<NodeId>,
     /// Leader only: the index of its term's first entry; until it commits, the leader does not
@@ -268,6 +270,7 @@ impl Node {
             heard: BTreeMap::new(),
             verified: 0,
             scrub_next: 0,
+            leader_last: None,
             ack_to: None,
             ready_index: 0,
             jitter: Jitter::new(config.seed),

@@ -58,6 +58,7 @@ impl Node {
         }
         self.commit_index = self.commit_index.min(index - 1);
         self.verified = self.verified.min(index - 1);
+        self.leader_last = None;
         if let Err(e) = self.rebuild() {
             self.fail(
                 format!("rebuilding after cutting damaged entry {index} failed: {e}"),
@@ -94,13 +95,23 @@ impl Node {
     }
 
     /// Leaves repair once the log that is durable and verified by a leader reaches the horizon.
+    /// When the horizon's index is unknown (damage found at a start), also once it holds the
+    /// whole log of a leader of the horizon's term (or a later one) as an append of this process
+    /// said it was: every entry of that term it could have held came from that leader, whose log
+    /// only grows in its term, and every earlier committed entry is in it (nothing sent to the
+    /// process before the start reaches it, so the append is from after the damage).
     pub(crate) fn check_repaired(&mut self, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         if self.meta.repair_term == 0 {
             return;
         }
         let upto = self.wal.synced_index().min(self.verified);
-        if upto == 0 || (self.term_at(upto), upto) < (self.meta.repair_term, self.meta.repair_index)
-        {
+        let reached = upto > 0
+            && (self.term_at(upto), upto) >= (self.meta.repair_term, self.meta.repair_index);
+        let caught_up = self.meta.repair_index == u64::MAX
+            && self.leader_last.is_some_and(|(term, last)| {
+                term >= self.meta.repair_term && term == self.meta.term && upto >= last
+            });
+        if !reached && !caught_up {
             return;
         }
         let before = self.meta;

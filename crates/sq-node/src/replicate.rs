@@ -86,6 +86,7 @@ impl Node {
                 prev_term: self.term_at(prev_index),
                 entries,
                 commit: self.commit_index,
+                last_index: last,
             };
             out.push(Output::Send {
                 to,
@@ -140,6 +141,7 @@ impl Node {
                 prev_term: self.term_at(prev_index),
                 entries: Vec::new(),
                 commit: self.commit_index.min(prev_index),
+                last_index: self.wal.last_index(),
             };
             out.push(Output::Send {
                 to,
@@ -238,6 +240,7 @@ impl Node {
             appended = true;
         }
         self.verified = self.verified.max(index);
+        self.leader_last = Some((m.term, m.last_index));
         self.commit_to(m.commit.min(self.verified), out);
         if appended || self.wal.synced_index() < self.verified {
             // Acknowledged once durable.

@@ -28,6 +28,12 @@ impl Sim {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
+        if let Some((n, _)) = statuses.iter().find(|(_, s)| s.repairing) {
+            return Some((
+                "every replica repaired".into(),
+                format!("n{n} still repairing a damaged log; {}", describe()),
+            ));
+        }
         let (_, first) = statuses.first()?;
         let commit = first.commit_index;
         if statuses
