@@ -40,7 +40,7 @@ pub struct DurableImage {
     /// partition's batches in that file.
     spans: BTreeMap<u32, BTreeMap<String, (u64, u64)>>,
     /// Every durable entry by log index: its term, identity and file.
-    entries: BTreeMap<u64, (u64, EntryId, Rc<str>)>,
+    entries: BTreeMap<u64, (u64, EntryId, Rc<str>, bool)>,
 }
 
 /// What a refresh changed.
@@ -66,7 +66,13 @@ impl DurableImage {
 
     /// The durable entry at log index `index`: its term and identity.
     pub fn entry(&self, index: u64) -> Option<(u64, EntryId)> {
-        self.entries.get(&index).map(|(t, id, _)| (*t, *id))
+        self.entries.get(&index).map(|(t, id, _, _)| (*t, *id))
+    }
+
+    /// Whether the durable entry at `index` passes its payload checksum (its header does, or it
+    /// would not be in the image).
+    pub fn entry_intact(&self, index: u64) -> Option<bool> {
+        self.entries.get(&index).map(|e| e.3)
     }
 
     /// The batch holding `offset` of `partition`, if the image has one.
@@ -137,7 +143,7 @@ impl DurableImage {
             if self
                 .entries
                 .get(&index)
-                .is_some_and(|(_, _, f)| &**f == file)
+                .is_some_and(|(_, _, f, _)| &**f == file)
             {
                 self.entries.remove(&index);
             }
@@ -154,14 +160,14 @@ impl DurableImage {
         let name: Rc<str> = Rc::from(file);
         for (pos, header) in found {
             let id = EntryId::of(&header);
+            let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
             scan.indexes.push(header.index);
             self.entries
-                .insert(header.index, (header.term, id, name.clone()));
+                .insert(header.index, (header.term, id, name.clone(), intact));
             new_entries.push((header.index, header.term, id));
             if header.kind != EntryKind::Batch {
                 continue;
             }
-            let intact = codec::check_payload(&header, &bytes[pos + HEADER_LEN..]).is_ok();
             let b = header.batch;
             let end = b.base_offset + u64::from(b.count);
             scan.batches.push((b.partition, b.base_offset, end, pos));

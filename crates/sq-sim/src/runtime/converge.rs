@@ -60,6 +60,16 @@ impl Sim {
                 .iter()
                 .map(|&(n, _)| self.check.images[n as usize].entry(index))
                 .collect();
+            // Intact too: a replica that holds a damaged copy has not been repaired.
+            let damaged = statuses
+                .iter()
+                .find(|&&(n, _)| self.check.images[n as usize].entry_intact(index) == Some(false));
+            if let Some(&(n, _)) = damaged {
+                return Some((
+                    format!("an intact copy of committed entry {index} on every replica"),
+                    format!("n{n}'s copy fails its payload checksum"),
+                ));
+            }
             if entries.windows(2).any(|w| w[0] != w[1]) || entries[0].is_none() {
                 let seen = entries
                     .iter()
