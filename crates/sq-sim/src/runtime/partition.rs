@@ -7,7 +7,7 @@ use sq_node::{Role, Status};
 
 /// The node that leads the highest term among `statuses` (of the up nodes), if one leads. Two
 /// leaders of one term would break an invariant checked elsewhere; the lower id wins then.
-fn leader_of(statuses: impl IntoIterator<Item = (u8, Status)>) -> Option<u8> {
+pub(super) fn leader_of(statuses: impl IntoIterator<Item = (u8, Status)>) -> Option<u8> {
     statuses
         .into_iter()
         .filter(|(_, s)| s.role == Role::Leader)
@@ -39,10 +39,7 @@ impl Sim {
         let nodes = self.cfg.shape.nodes;
         let mut who = String::new();
         let leader = matches!(cut, Cut::IsolateLeader).then(|| {
-            let leader = leader_of((0..nodes).filter_map(|n| {
-                let node = self.nodes[usize::from(n)].node.as_ref()?;
-                Some((n, node.status()))
-            }));
+            let leader = self.leader().and_then(|n| u8::try_from(n).ok());
             who = match leader {
                 Some(l) => format!(" (n{l} leads)"),
                 None => " (no node leads: n0)".to_string(),

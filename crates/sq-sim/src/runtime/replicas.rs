@@ -176,11 +176,9 @@ impl Sim {
 
     /// The node that leads the highest term among the running nodes, if one does.
     pub fn leader(&self) -> Option<u32> {
-        (0..self.nodes.len() as u32)
-            .filter_map(|n| Some((n, self.node(n)?.status())))
-            .filter(|(_, s)| s.role == sq_node::Role::Leader)
-            .max_by_key(|(n, s)| (s.term, std::cmp::Reverse(*n)))
-            .map(|(n, _)| n)
+        let statuses =
+            (0..self.cfg.shape.nodes).filter_map(|n| Some((n, self.node(u32::from(n))?.status())));
+        super::partition::leader_of(statuses).map(u32::from)
     }
 
     /// The run's config.
@@ -202,15 +200,14 @@ impl Sim {
         use crate::invariants::quorum::{
             check_replica_ack, check_vote_durable, check_vote_while_led,
         };
-        if let PeerMsg::VoteReply(v) = msg {
-            if v.granted {
+        let checked = match msg {
+            PeerMsg::VoteReply(v) if v.granted => {
                 let heard = self.check.heard_leader[n as usize];
                 check_vote_while_led(n, to, self.now, heard, self.cfg.election_timeout)
                     .map_err(|e| self.fail(e, Some(n)))?;
-            }
-        }
-        let checked = match msg {
-            PeerMsg::VoteReply(v) if v.granted && !v.pre_vote => {
+                if v.pre_vote {
+                    return Ok(());
+                }
                 // Stray bytes in a metadata copy leave only the older one readable.
                 let sn = &self.nodes[n as usize];
                 if sn.damaged.iter().any(|(f, _)| f.starts_with("meta")) {
