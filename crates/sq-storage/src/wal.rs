@@ -160,17 +160,39 @@ impl Wal {
         config: WalConfig,
         on_damage: OnDamage,
     ) -> Result<(Wal, Recovery), WalError> {
+        Wal::open_after(disk, config, on_damage, 0)
+    }
+
+    /// Opens the WAL of a replica whose snapshot covers every entry up to `base`: the log
+    /// continues from `base + 1`. Segments wholly at or below `base` (a trim that a crash cut
+    /// short) are deleted, the first first; an empty log starts at `base + 1`; a first segment
+    /// that starts after `base + 1` is a hole, handled as `on_damage` says.
+    pub fn open_after(
+        disk: &mut dyn Disk,
+        config: WalConfig,
+        on_damage: OnDamage,
+        base: u64,
+    ) -> Result<(Wal, Recovery), WalError> {
         let mut names: Vec<(u64, String)> = disk
             .list()?
             .into_iter()
             .filter_map(|n| parse_segment_name(&n).map(|i| (i, n)))
             .collect();
         names.sort();
+        // A segment is wholly covered when the next one starts at or below base + 1.
+        while names.len() > 1 && names[1].0 <= base.saturating_add(1) {
+            disk.delete(&names[0].1)?;
+            names.remove(0);
+        }
+        let first_index = match names.first() {
+            Some((i, _)) if *i <= base.saturating_add(1) => *i,
+            _ => base + 1,
+        };
         let mut wal = Wal {
             config,
             segments: Vec::new(),
             slots: Vec::new(),
-            first_index: names.first().map_or(1, |(i, _)| *i),
+            first_index,
             synced_index: 0,
             poisoned: None,
             scratch: BytesMut::new(),
@@ -661,6 +683,59 @@ impl Wal {
         let start = HEADER_LEN;
         let payload_len = payload.len();
         Ok((header, Bytes::from(buf).slice(start..start + payload_len)))
+    }
+
+    /// The bytes the WAL's segment files hold.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.len).sum()
+    }
+
+    /// Each segment's first and last index, in order (the last one is open for appends).
+    pub fn segment_bounds(&self) -> Vec<(u64, u64)> {
+        let next = self.next_index();
+        self.segments
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let end = self.segments.get(k + 1).map_or(next, |n| n.first_index);
+                (s.first_index, end - 1)
+            })
+            .collect()
+    }
+
+    /// Deletes the segments, first first, whose entries all lie at or below `upto`, except the
+    /// last segment (open for appends). Returns the first index held after. Durable when it
+    /// returns; on a disk error the WAL is poisoned and must be reopened.
+    pub fn trim_to(&mut self, disk: &mut dyn Disk, upto: u64) -> Result<u64, WalError> {
+        self.check_poisoned()?;
+        while self.segments.len() > 1 && self.segments[1].first_index <= upto.saturating_add(1) {
+            let seg = self.segments.remove(0);
+            if let Err(e) = disk.delete(&seg.name) {
+                self.poisoned = Some(format!("deleting {} failed: {e}", seg.name));
+                return Err(WalError::Disk(e));
+            }
+            let next_first = self.segments[0].first_index;
+            self.slots.drain(..(next_first - self.first_index) as usize);
+            self.first_index = next_first;
+        }
+        Ok(self.first_index)
+    }
+
+    /// Deletes every segment (the last first) and starts the log afresh at `next`: a replica
+    /// that takes a leader's snapshot in place of a log that does not match it. Durable when it
+    /// returns; on a disk error the WAL is poisoned and must be reopened.
+    pub fn reset(&mut self, disk: &mut dyn Disk, next: u64) -> Result<(), WalError> {
+        self.check_poisoned()?;
+        while let Some(seg) = self.segments.pop() {
+            if let Err(e) = disk.delete(&seg.name) {
+                self.poisoned = Some(format!("deleting {} failed: {e}", seg.name));
+                return Err(WalError::Disk(e));
+            }
+        }
+        self.slots.clear();
+        self.first_index = next.max(1);
+        self.synced_index = self.first_index - 1;
+        Ok(())
     }
 
     /// The headers of all entries, in index order, with their damage flag.
