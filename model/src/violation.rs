@@ -57,6 +57,14 @@ pub enum Invariant {
     /// A node cut off from every majority does not raise its term past the cluster's (PreVote):
     /// when it returns, it cannot depose a working leader.
     NoTermInflation,
+    /// 6: the WAL is trimmed only below what confirmed objects hold: every trimmed entry is in
+    /// an object the store confirmed, whose bytes decode (CRC-checked) to exactly that entry,
+    /// and no replica trims past its own commit index.
+    TrimmedInStore,
+    /// A manifest entry names an object only once the store confirmed its PUT.
+    ManifestAfterConfirm,
+    /// An object a manifest names is never deleted from the store.
+    ManifestObjectKept,
 }
 
 impl Invariant {
@@ -67,6 +75,7 @@ impl Invariant {
             Invariant::Contiguous => Some(2),
             Invariant::CrcIntegrity => Some(3),
             Invariant::Converged => Some(5),
+            Invariant::TrimmedInStore => Some(6),
             _ => None,
         }
     }
@@ -97,6 +106,13 @@ impl Invariant {
             Invariant::StrandedLeaderStepsDown => "a stranded leader steps down",
             Invariant::WorkingLeaderKept => "a working leader is not deposed",
             Invariant::ReplicaAckDurable => "a replica acknowledges only durable entries",
+            Invariant::TrimmedInStore => {
+                "the WAL is trimmed only below what the object store confirmed"
+            }
+            Invariant::ManifestAfterConfirm => {
+                "a manifest entry names only an object the store confirmed"
+            }
+            Invariant::ManifestObjectKept => "an object a manifest names is never deleted",
         }
     }
 }

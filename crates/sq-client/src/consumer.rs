@@ -105,7 +105,7 @@ impl Consumer {
 
     /// Handles node `from`'s reply to request `req`; on records, the position moves past the
     /// last one. `NotLeader` sends the same fetch to the leader it names (or the next node),
-    /// `NotReady` to the same node again, shortly (the resend is scheduled in `out`). Returns the
+    /// `NotReady` and `StoreUnavailable` to the same node again, shortly (the resend is scheduled in `out`). Returns the
     /// typed error of a fetch that ended failed, so the caller can act on it (say, skip a
     /// corrupt batch with [`Consumer::seek`]).
     pub fn on_reply(
@@ -140,7 +140,9 @@ impl Consumer {
                 let next = self.session.redirect(now, from, leader, out);
                 self.fail_if_spent(now, next, e)
             }
-            Err(e @ FetchError::NotReady) => {
+            // Not ready yet, or the store holding the records did not answer: the same node,
+            // shortly.
+            Err(e @ (FetchError::NotReady | FetchError::StoreUnavailable(_))) => {
                 let next = self.session.again(now, from, out);
                 self.fail_if_spent(now, next, e)
             }

@@ -35,6 +35,10 @@ pub enum EntryKind {
     /// The entry a leader appends when it takes office, so that entries of earlier terms can
     /// commit (Raft §5.4.2). The batch header is zero and the payload empty.
     Noop,
+    /// An object the store confirmed holds a run of entries: the payload is the object's
+    /// description (sq-storage's `ObjectDesc`); applied at commit, it lets replicas trim their
+    /// WALs below it. The batch header is zero.
+    Manifest,
 }
 
 impl EntryKind {
@@ -43,6 +47,7 @@ impl EntryKind {
             EntryKind::Batch => 1,
             EntryKind::Refusal => 2,
             EntryKind::Noop => 3,
+            EntryKind::Manifest => 4,
         }
     }
 
@@ -51,6 +56,7 @@ impl EntryKind {
             1 => Some(EntryKind::Batch),
             2 => Some(EntryKind::Refusal),
             3 => Some(EntryKind::Noop),
+            4 => Some(EntryKind::Manifest),
             _ => None,
         }
     }

@@ -12,7 +12,7 @@ pub mod time;
 
 pub use codec::{BatchMeta, EntryKind, FrameError, FrameHeader};
 pub use ids::{ClientId, NodeId, Offset, PartitionId, ProducerId};
-pub use peer::{AppendReply, AppendRequest, PeerMsg, VoteReply, VoteRequest};
+pub use peer::{AppendReply, AppendRequest, PeerMsg, SnapshotRequest, VoteReply, VoteRequest};
 pub use proto::{
     Definiteness, FetchError, FetchOk, FetchRequest, FetchedRecord, ProduceError, ProduceOk,
     ProduceRequest, Reply, Request,

@@ -16,8 +16,24 @@ pub enum PeerMsg {
     VoteReply(VoteReply),
     /// A leader sends entries (none: a heartbeat) and its commit index.
     Append(AppendRequest),
-    /// The answer to a [`PeerMsg::Append`].
+    /// The answer to a [`PeerMsg::Append`] or a [`PeerMsg::Snapshot`].
     AppendReply(AppendReply),
+    /// A leader sends its snapshot to a follower that lacks entries the leader no longer holds
+    /// in its WAL (they are in the object store).
+    Snapshot(SnapshotRequest),
+}
+
+/// A leader's snapshot for a follower to install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotRequest {
+    /// The leader's term.
+    pub term: u64,
+    /// The leader.
+    pub leader: NodeId,
+    /// The snapshot's last index.
+    pub last_index: u64,
+    /// The snapshot as stored (sq-storage's `Snapshot` bytes, checksummed).
+    pub data: Bytes,
 }
 
 /// A request for a vote.
@@ -99,6 +115,7 @@ impl PeerMsg {
             PeerMsg::VoteReply(m) => m.term,
             PeerMsg::Append(m) => m.term,
             PeerMsg::AppendReply(m) => m.term,
+            PeerMsg::Snapshot(m) => m.term,
         }
     }
 
@@ -106,6 +123,7 @@ impl PeerMsg {
     pub fn entry_bytes(&self) -> usize {
         match self {
             PeerMsg::Append(m) => m.entries.iter().map(Bytes::len).sum(),
+            PeerMsg::Snapshot(m) => m.data.len(),
             _ => 0,
         }
     }
@@ -153,6 +171,14 @@ impl fmt::Display for PeerMsg {
                 m.last_index,
                 m.hint,
                 if m.lost { " (repairing)" } else { "" }
+            ),
+            PeerMsg::Snapshot(m) => write!(
+                f,
+                "snapshot t{} {} upto {} ({} bytes)",
+                m.term,
+                m.leader,
+                m.last_index,
+                m.data.len()
             ),
         }
     }

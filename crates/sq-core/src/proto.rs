@@ -219,6 +219,9 @@ pub enum FetchError {
     /// high watermark yet (Raft thesis §6.4); ask again shortly.
     #[error("leader not ready: no entry of its term committed yet")]
     NotReady,
+    /// The records asked for live in the object store, which did not answer; ask again later.
+    #[error("object store unavailable: {0}")]
+    StoreUnavailable(String),
 }
 
 impl FetchError {

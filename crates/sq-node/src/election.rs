@@ -286,6 +286,7 @@ impl Node {
         self.heard.clear();
         self.ready_index = 0;
         self.timers.stop(Timer::Heartbeat);
+        self.tier.lose_office();
     }
 
     /// Won the election: lead, starting the term with a no-op entry so that entries of earlier

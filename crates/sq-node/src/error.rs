@@ -1,7 +1,7 @@
 //! Why a node could not start.
 
 use sq_core::Definiteness;
-use sq_storage::{MetaError, WalError};
+use sq_storage::{MetaError, SnapshotError, WalError};
 use thiserror::Error;
 
 /// Why [`crate::Node::open`] failed. A node that fails to open stays down; nothing was served.
@@ -13,6 +13,9 @@ pub enum NodeError {
     /// The WAL could not be recovered.
     #[error("WAL recovery: {0}")]
     Wal(#[from] WalError),
+    /// The snapshot could not be read.
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] SnapshotError),
     /// The WAL holds entries that contradict each other (offsets that do not follow on).
     #[error("WAL entry {index} is inconsistent: {detail}")]
     Inconsistent {

@@ -14,6 +14,8 @@
 //! [`Time`]: sq_core::Time
 //! [`Disk`]: sq_storage::Disk
 
+mod base;
+mod catch_up;
 mod election;
 mod error;
 mod jitter;
@@ -24,9 +26,12 @@ mod progress;
 mod repair;
 mod replicate;
 mod status;
+mod store_read;
+mod tiering;
 mod timer;
 
 pub use error::NodeError;
 pub use node::{Input, Node, NodeConfig, Output};
 pub use status::{Role, Status};
+pub use tiering::TierConfig;
 pub use timer::Timer;

@@ -1,11 +1,14 @@
 //! The replica state machine.
 
+use crate::base::Base;
 use crate::error::NodeError;
 use crate::jitter::Jitter;
 use crate::partition::{BatchRef, PartitionLog};
 use crate::producers::{ProducerTable, RefusalReason, Verdict};
 use crate::progress::Progress;
 use crate::status::{Role, Status};
+use crate::store_read::ParkedFetch;
+use crate::tiering::{TierConfig, Tiering};
 use crate::timer::{Timer, TimerTable};
 use bytes::BytesMut;
 use sq_core::codec::{self, BatchMeta, EntryKind, MAX_PAYLOAD_LEN};
@@ -13,7 +16,10 @@ use sq_core::{
     ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, PeerMsg,
     ProduceError, ProduceOk, ProduceRequest, Reply, Request, Time,
 };
-use sq_storage::{Disk, DiskError, Meta, OnDamage, Recovery, Wal, WalConfig, WalError};
+use sq_storage::{
+    Disk, DiskError, Meta, ObjectDesc, OnDamage, Recovery, Snapshot, StoreError, StoreOk, StoreOp,
+    Wal, WalConfig, WalError,
+};
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 
@@ -53,6 +59,12 @@ pub struct NodeConfig {
     pub scrub_interval: u64,
     /// See `scrub_interval`.
     pub scrub_entries: u32,
+    /// Tiering to the object store.
+    pub tier: TierConfig,
+    /// A leader whose WAL holds this many bytes answers produces with a definite
+    /// `StorageFull` (recorded in the log) until trimming frees room: the disk never fills
+    /// with acknowledged data while the store is away.
+    pub max_wal_bytes: u64,
 }
 
 impl NodeConfig {
@@ -74,6 +86,8 @@ impl NodeConfig {
             max_inflight_bytes: 64 << 10,
             scrub_interval: 20 * Time::MILLI,
             scrub_entries: 4,
+            tier: TierConfig::default(),
+            max_wal_bytes: u64::MAX,
         }
     }
 }
@@ -106,6 +120,13 @@ pub enum Input {
         /// may be gone although they can still be read (Linux's fsync semantics).
         result: Result<(), DiskError>,
     },
+    /// A store call the node asked for ([`Output::Store`]) finished.
+    Stored {
+        /// The token of the request.
+        token: u64,
+        /// What the store answered (a timeout or a server error: a write may have happened).
+        result: Result<StoreOk, StoreError>,
+    },
 }
 
 /// Something the node wants done.
@@ -134,6 +155,13 @@ pub enum Output {
         token: u64,
         /// The file to sync.
         file: String,
+    },
+    /// Call the object store, then call back with [`Input::Stored`].
+    Store {
+        /// Names this request in the callback.
+        token: u64,
+        /// The call.
+        op: StoreOp,
     },
 }
 
@@ -205,12 +233,15 @@ pub struct Node {
     pub(crate) ready_index: u64,
     pub(crate) jitter: Jitter,
     pub(crate) commit_index: u64,
-    partitions: Vec<PartitionLog>,
+    pub(crate) partitions: Vec<PartitionLog>,
     producers: ProducerTable,
     pub(crate) waiters: BTreeMap<u64, Vec<Waiter>>,
     pub(crate) timers: TimerTable,
     sync: Option<InFlightSync>,
-    next_token: u64,
+    pub(crate) next_token: u64,
+    /// What the trimmed entries meant.
+    pub(crate) base: Base,
+    pub(crate) tier: Tiering,
     pub(crate) failed: Option<String>,
     /// The index of an entry a fetch found damaged, for the caller to repair.
     damage_seen: Option<u64>,
@@ -232,10 +263,15 @@ impl Node {
     pub fn open(config: NodeConfig, disk: &mut dyn Disk, now: Time) -> Result<Node, NodeError> {
         let mut meta = Meta::load(disk)?;
         let single = config.nodes <= 1;
+        let base = match Snapshot::load(disk)? {
+            Some(s) => Base::from_snapshot(s, config.partitions)?,
+            None => Base::empty(config.partitions, config.dedup_window),
+        };
+        let after = base.last_index();
         let (wal, recovery) = if single {
-            Wal::open(disk, config.wal)?
+            Wal::open_after(disk, config.wal, OnDamage::Refuse, after)?
         } else {
-            match Wal::open_with(disk, config.wal, OnDamage::Report) {
+            match Wal::open_after(disk, config.wal, OnDamage::Report, after) {
                 Ok(opened) => opened,
                 Err(WalError::Damaged { .. }) => {
                     // First record that entries may be lost, then lose them: a crash between
@@ -245,7 +281,7 @@ impl Node {
                     meta.repair_term = meta.term.max(1);
                     meta.repair_index = u64::MAX;
                     meta.store(disk)?;
-                    Wal::open_with(disk, config.wal, OnDamage::Cut)?
+                    Wal::open_after(disk, config.wal, OnDamage::Cut, after)?
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -257,9 +293,15 @@ impl Node {
             meta.voted_for = u64::from(config.id.0) + 1;
             meta.store(disk)?;
         }
+        let mut tier = Tiering::default();
+        tier.set_manifest(base.snapshot.manifest.clone(), config.partitions);
         let mut node = Node {
             config,
-            commit_index: if single { wal.synced_index() } else { 0 },
+            commit_index: if single {
+                wal.synced_index().max(after)
+            } else {
+                after
+            },
             wal,
             meta,
             role: if single { Role::Leader } else { Role::Follower },
@@ -284,8 +326,11 @@ impl Node {
             damage_seen: None,
             recovery,
             scratch: BytesMut::new(),
+            base,
+            tier,
         };
         node.rebuild()?;
+        node.load_manifest_entries(disk)?;
         if !single {
             node.arm_election(now);
             node.timers.set(Timer::Scrub, now + config.scrub_interval);
@@ -298,8 +343,12 @@ impl Node {
         self.config.nodes <= 1
     }
 
-    /// The term of entry `index` (0 for index 0 and for entries not held).
+    /// The term of entry `index` (0 for index 0 and for entries not held; the snapshot's last
+    /// entry is known).
     pub(crate) fn term_at(&self, index: u64) -> u64 {
+        if index == self.base.last_index() {
+            return self.base.snapshot.last_term;
+        }
         self.wal.header(index).map_or(0, |h| h.term)
     }
 
@@ -323,13 +372,45 @@ impl Node {
         }
     }
 
-    /// Rebuilds the partition indexes and the producer table from the WAL.
+    /// Rebuilds the partition indexes and the producer table from the snapshot and the WAL
+    /// entries after it; forgets manifest entries no longer in the log.
     pub(crate) fn rebuild(&mut self) -> Result<(), NodeError> {
-        self.partitions = vec![PartitionLog::default(); self.config.partitions as usize];
-        self.producers = ProducerTable::new(self.config.dedup_window);
-        let entries: Vec<_> = self.wal.headers().map(|(h, _)| *h).collect();
+        self.partitions = self
+            .base
+            .starts
+            .iter()
+            .map(|&s| PartitionLog::starting_at(s))
+            .collect();
+        self.producers = self.base.producers.clone();
+        let after = self.base.last_index();
+        let entries: Vec<_> = self
+            .wal
+            .headers()
+            .map(|(h, _)| *h)
+            .filter(|h| h.index > after)
+            .collect();
         for h in entries {
             self.take_in(h.kind, &h.batch, h.index)?;
+        }
+        let last = self.wal.last_index();
+        self.tier.pending.retain(|&i, _| i > after && i <= last);
+        Ok(())
+    }
+
+    /// Reads the descriptions of the manifest entries the WAL holds past the snapshot and the
+    /// commit index (at a start: they are applied as they commit).
+    fn load_manifest_entries(&mut self, disk: &mut dyn Disk) -> Result<(), NodeError> {
+        let from = self.base.last_index().max(self.commit_index) + 1;
+        let indexes: Vec<u64> = self
+            .wal
+            .headers()
+            .filter(|(h, _)| h.kind == EntryKind::Manifest && h.index >= from)
+            .map(|(h, _)| h.index)
+            .collect();
+        for index in indexes {
+            let (_, payload) = self.wal.read(disk, index)?;
+            let desc = decode_desc(index, &payload)?;
+            self.tier.pending.insert(index, desc);
         }
         Ok(())
     }
@@ -392,6 +473,7 @@ impl Node {
             PeerMsg::VoteReply(m) => self.handle_vote_reply(now, from, m, disk, out),
             PeerMsg::Append(m) => self.handle_append(now, m, disk, out),
             PeerMsg::AppendReply(m) => self.handle_append_reply(now, from, m, disk, out),
+            PeerMsg::Snapshot(m) => self.handle_snapshot(now, m, disk, out),
         }
     }
 
@@ -400,26 +482,30 @@ impl Node {
         match input {
             Input::Request { from, req, request } => match request {
                 Request::Produce(p) => self.produce(now, from, req, p, disk, out),
-                Request::Fetch(f) => {
-                    let mut result = self.fetch(&f, disk);
+                Request::Fetch(fetch) => {
+                    let parked = ParkedFetch { from, req, fetch };
+                    let mut result = self.fetch_now(parked, disk, out);
                     if let Some(index) = self.damage_seen.take() {
                         if !self.single() {
                             // Never served: the leader cuts it and is repaired by the next one.
                             self.damaged(now, index, disk, out);
-                            result = Err(FetchError::NotLeader { leader: None });
+                            result = Some(Err(FetchError::NotLeader { leader: None }));
                         }
                     }
-                    let reply = Reply::Fetch(result);
-                    out.push(Output::Reply {
-                        to: from,
-                        req,
-                        reply,
-                    });
+                    if let Some(result) = result {
+                        out.push(Output::Reply {
+                            to: from,
+                            req,
+                            reply: Reply::Fetch(result),
+                        });
+                    }
                 }
             },
             Input::Synced { token, result } => self.synced(now, token, result, disk, out),
             Input::Peer { from, msg } => self.peer(now, from, msg, disk, out),
+            Input::Stored { token, result } => self.stored(now, token, result, disk, out),
         }
+        self.housekeeping(now, disk, out);
     }
 
     /// When the node next wants [`Node::handle_timeout`] called, if ever.
@@ -438,8 +524,11 @@ impl Node {
                 Timer::Election => self.election_timeout(now, out),
                 Timer::Heartbeat => self.heartbeat(now, disk, out),
                 Timer::Scrub => self.scrub(now, disk, out),
+                // Housekeeping below tries the upload again.
+                Timer::Upload => {}
             }
         }
+        self.housekeeping(now, disk, out);
     }
 
     fn produce(
@@ -472,6 +561,7 @@ impl Node {
         if p.records.is_empty() {
             return reply(out, Err(ProduceError::EmptyBatch));
         }
+        let over_budget = self.wal.bytes() >= self.config.max_wal_bytes;
         if p.records.len() > self.config.max_batch_records as usize {
             return reply(
                 out,
@@ -509,6 +599,12 @@ impl Node {
                 let error = self.producers.out_of_order(p.producer, p.epoch, p.seq);
                 let m = meta(0, RefusalReason::OutOfOrder as u32);
                 return self.refuse(now, from, req, m, error, disk, out);
+            }
+            Verdict::Append if over_budget => {
+                // Refused before anything is lost: the WAL waits for the store to take its
+                // older segments.
+                let m = meta(0, RefusalReason::StorageFull as u32);
+                return self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out);
             }
             Verdict::Append => {}
         }
@@ -618,7 +714,15 @@ impl Node {
     }
 
     /// Takes in an entry a leader sent, already appended to the WAL at `index`.
-    pub(crate) fn take_in_replicated(&mut self, h: &codec::FrameHeader) -> Result<(), NodeError> {
+    pub(crate) fn take_in_replicated(
+        &mut self,
+        h: &codec::FrameHeader,
+        payload: &[u8],
+    ) -> Result<(), NodeError> {
+        if h.kind == EntryKind::Manifest {
+            let desc = decode_desc(h.index, payload)?;
+            self.tier.pending.insert(h.index, desc);
+        }
         self.take_in(h.kind, &h.batch, h.index)
     }
 
@@ -711,15 +815,30 @@ impl Node {
         Ok(())
     }
 
-    /// Commits up to `index` (never past the last entry), answering the producers waiting for it.
+    /// Drops the whole log, which continues at `next` (after an installed snapshot). A sync in
+    /// flight vouches for nothing after.
+    pub(crate) fn reset_log(&mut self, disk: &mut dyn Disk, next: u64) -> Result<(), WalError> {
+        self.wal.reset(disk, next)?;
+        if let Some(sync) = self.sync.as_mut() {
+            sync.upto = sync.upto.min(next.saturating_sub(1));
+        }
+        Ok(())
+    }
+
+    /// Commits up to `index` (never past the last entry), answering the producers waiting for it
+    /// and applying manifest entries.
     pub(crate) fn commit_to(&mut self, index: u64, out: &mut Vec<Output>) {
         let index = index.min(self.wal.last_index());
         for i in self.commit_index + 1..=index {
             if let Some(h) = self.wal.header(i) {
-                if h.kind == EntryKind::Batch {
-                    let b = h.batch;
-                    self.partitions[b.partition as usize].high_watermark =
-                        b.base_offset + u64::from(b.count);
+                match h.kind {
+                    EntryKind::Batch => {
+                        let b = h.batch;
+                        self.partitions[b.partition as usize].high_watermark =
+                            b.base_offset + u64::from(b.count);
+                    }
+                    EntryKind::Manifest => self.apply_manifest(i),
+                    EntryKind::Noop | EntryKind::Refusal => {}
                 }
             }
         }
@@ -746,31 +865,61 @@ impl Node {
         self.failed = Some(why);
     }
 
-    fn fetch(&mut self, f: &FetchRequest, disk: &mut dyn Disk) -> Result<FetchOk, FetchError> {
+    /// Answers a fetch now, or parks it until the object it needs is read from the store
+    /// (`None`).
+    pub(crate) fn fetch_now(
+        &mut self,
+        parked: ParkedFetch,
+        disk: &mut dyn Disk,
+        out: &mut Vec<Output>,
+    ) -> Option<Result<FetchOk, FetchError>> {
+        let f = &parked.fetch;
+        let start = match self.check_fetch(f) {
+            Ok(part) => part,
+            Err(e) => return Some(Err(e)),
+        };
+        // Only the leader serves, and only once an entry of its term has committed: before,
+        // its commit index may lag what earlier leaders committed (Raft thesis §6.4).
+        if f.offset < start.0 {
+            return self.fetch_from_store(parked, start.1, out);
+        }
+        Some(self.fetch(&parked.fetch, start.1, disk))
+    }
+
+    /// Whether this node may serve `f`: the partition's WAL start and high watermark if so.
+    fn check_fetch(&self, f: &FetchRequest) -> Result<(u64, u64), FetchError> {
         if let Some(why) = &self.failed {
             return Err(FetchError::StorageFailed(why.clone()));
         }
-        // Only the leader serves, and only once an entry of its term has committed: before,
-        // its commit index may lag what earlier leaders committed (Raft thesis §6.4).
         if self.role != Role::Leader {
             return Err(FetchError::NotLeader {
                 leader: self.leader,
             });
         }
-        if self.commit_index < self.ready_index {
+        if !self.serving() {
             return Err(FetchError::NotReady);
         }
         let Some(part) = self.partitions.get(f.partition.0 as usize) else {
             return Err(FetchError::UnknownPartition(f.partition));
         };
-        let high_watermark = part.high_watermark;
-        if f.offset > high_watermark {
+        if f.offset > part.high_watermark {
             return Err(FetchError::OffsetOutOfRange {
                 requested: f.offset,
                 log_start: 0,
-                high_watermark,
+                high_watermark: part.high_watermark,
             });
         }
+        Ok((part.start, part.high_watermark))
+    }
+
+    /// Serves a fetch that `check_fetch` allowed from the WAL.
+    fn fetch(
+        &mut self,
+        f: &FetchRequest,
+        high_watermark: u64,
+        disk: &mut dyn Disk,
+    ) -> Result<FetchOk, FetchError> {
+        let part = &self.partitions[f.partition.0 as usize];
         let max = f.max_records.min(self.config.max_fetch_records);
         let mut records = Vec::new();
         let mut offset = f.offset;
@@ -848,4 +997,12 @@ impl Node {
             .get(partition.0 as usize)
             .map(|p| p.high_watermark)
     }
+}
+
+/// Decodes the object description a manifest entry carries.
+pub(crate) fn decode_desc(index: u64, payload: &[u8]) -> Result<ObjectDesc, NodeError> {
+    ObjectDesc::decode(&mut &payload[..]).map_err(|e| NodeError::Inconsistent {
+        index,
+        detail: format!("manifest entry: {e}"),
+    })
 }

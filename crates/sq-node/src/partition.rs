@@ -23,16 +23,37 @@ impl BatchRef {
 /// The batches of one partition, in offset order, and how far they are committed.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PartitionLog {
-    /// Every appended batch, committed or not, contiguous in offsets.
+    /// The first offset the WAL holds: everything below lives in the object store.
+    pub start: Offset,
+    /// Every appended batch the WAL holds, committed or not, contiguous in offsets from
+    /// `start`.
     pub batches: Vec<BatchRef>,
     /// The offset the next committed record gets: everything below is committed.
     pub high_watermark: Offset,
 }
 
 impl PartitionLog {
+    /// A partition whose WAL part starts at `start` (all of it committed before).
+    pub fn starting_at(start: Offset) -> PartitionLog {
+        PartitionLog {
+            start,
+            batches: Vec::new(),
+            high_watermark: start,
+        }
+    }
+
+    /// Forgets the batches held by entries up to `index` (trimmed from the WAL).
+    pub fn trim(&mut self, index: u64) {
+        let k = self.batches.partition_point(|b| b.index <= index);
+        if k > 0 {
+            self.start = self.batches[k - 1].end();
+            self.batches.drain(..k);
+        }
+    }
+
     /// The offset the next appended record gets.
     pub fn next_offset(&self) -> Offset {
-        self.batches.last().map_or(0, BatchRef::end)
+        self.batches.last().map_or(self.start, BatchRef::end)
     }
 
     /// The position in `batches` of the batch holding `offset`.

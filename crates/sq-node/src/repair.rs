@@ -36,7 +36,8 @@ impl Node {
         disk: &mut dyn Disk,
         out: &mut Vec<Output>,
     ) {
-        if self.single() || self.failed.is_some() {
+        // An entry the snapshot covers is in the store, and never read from here again.
+        if self.single() || self.failed.is_some() || index <= self.base.last_index() {
             return;
         }
         let (last_index, last_term) = self.last_entry();
@@ -72,16 +73,13 @@ impl Node {
     pub(crate) fn scrub(&mut self, now: Time, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         self.timers
             .set(Timer::Scrub, now + self.config.scrub_interval);
-        let (first, last) = (self.wal.first_index(), self.wal.synced_index());
+        let first = self.wal.first_index().max(self.base.last_index() + 1);
+        let last = self.wal.synced_index();
         if last < first {
             return;
         }
         let entries = u64::from(self.config.scrub_entries).min(last - first + 1);
         for _ in 0..entries {
-            let (first, last) = (self.wal.first_index(), self.wal.synced_index());
-            if last < first {
-                return;
-            }
             if !(first..=last).contains(&self.scrub_next) {
                 self.scrub_next = first;
             }

@@ -54,6 +54,11 @@ impl Node {
             if p.next > last || !p.has_room(self.config.max_inflight_bytes) {
                 return sent;
             }
+            if p.next <= self.base.last_index() {
+                // The follower lacks entries this leader holds only in the store.
+                self.send_snapshot(to, out);
+                return true;
+            }
             let prev_index = p.next - 1;
             let mut entries = Vec::new();
             let mut bytes = 0usize;
@@ -190,7 +195,9 @@ impl Node {
         if m.prev_index > last {
             return self.answer_append_refused(leader, m.prev_index, last, out);
         }
-        if m.prev_index > 0 && self.term_at(m.prev_index) != m.prev_term {
+        // Entries before the WAL's first are in this replica's snapshot: committed, so they
+        // match any leader's.
+        if m.prev_index >= self.wal.first_index() && self.term_at(m.prev_index) != m.prev_term {
             return self.answer_append_conflict(leader, m.prev_index, out);
         }
         let mut index = m.prev_index;
@@ -202,6 +209,10 @@ impl Node {
             };
             if h.index != index + 1 {
                 break;
+            }
+            if h.index < self.wal.first_index() {
+                index = h.index;
+                continue;
             }
             if h.index <= self.wal.last_index() {
                 if self.term_at(h.index) == h.term {
@@ -233,7 +244,7 @@ impl Node {
                     return self.fail(format!("appending a replicated entry failed: {e}"), out)
                 }
             }
-            if let Err(e) = self.take_in_replicated(&h) {
+            if let Err(e) = self.take_in_replicated(&h, payload) {
                 return self.fail(format!("a replicated entry does not fit the log: {e}"), out);
             }
             index = h.index;

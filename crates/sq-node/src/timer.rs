@@ -16,14 +16,17 @@ pub enum Timer {
     Heartbeat,
     /// A replica reads the next few entries of its log back to find latent damage.
     Scrub,
+    /// A leader whose upload failed tries again (backoff).
+    Upload,
 }
 
 impl Timer {
-    const ALL: [Timer; 4] = [
+    const ALL: [Timer; 5] = [
         Timer::Flush,
         Timer::Election,
         Timer::Heartbeat,
         Timer::Scrub,
+        Timer::Upload,
     ];
 
     fn slot(self) -> usize {
@@ -32,6 +35,7 @@ impl Timer {
             Timer::Election => 1,
             Timer::Heartbeat => 2,
             Timer::Scrub => 3,
+            Timer::Upload => 4,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod queue;
 pub mod rng;
 pub mod runtime;
 pub mod scenarios;
+pub mod store;
 pub mod swarm;
 pub mod text;
 pub mod trace;

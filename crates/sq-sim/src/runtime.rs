@@ -11,6 +11,7 @@ use crate::invariants::{image, served};
 use crate::network::{Addr, Fate, Network};
 use crate::queue::EventQueue;
 use crate::rng::{mix, SimRng};
+use crate::store::{CallFate, SimStore, StoreFaults};
 use crate::trace::{Msg, Trace, TraceSink, What};
 use bytes::Bytes;
 use sq_client::{
@@ -37,6 +38,7 @@ mod observe;
 mod partition;
 mod quorum;
 mod replicas;
+mod store_calls;
 mod wire;
 mod workload;
 
@@ -95,6 +97,10 @@ pub struct SimConfig {
     pub max_append_bytes: usize,
     /// The most bytes of entries in flight per follower.
     pub max_inflight_bytes: usize,
+    /// The object store and its faults: `None` runs without one (nothing is tiered).
+    pub store: Option<StoreFaults>,
+    /// The leaders' WAL budget in bytes: past it, produces get a definite `StorageFull`.
+    pub max_wal_bytes: u64,
 }
 
 impl SimConfig {
@@ -136,7 +142,18 @@ impl SimConfig {
             // Small, so appends are split and flow control holds them back in a typical run.
             max_append_bytes: rng.between(150, 2000) as usize,
             max_inflight_bytes: rng.between(300, 8000) as usize,
+            store: None,
+            max_wal_bytes: u64::MAX,
         }
+    }
+
+    /// Attaches an object store with faults drawn for this seed (tiering on), and a WAL budget
+    /// drawn small enough that a store outage reaches it in a typical run.
+    pub fn with_store(mut self) -> SimConfig {
+        let mut rng = SimRng::new(mix(self.seed, 0x5703e));
+        self.store = Some(StoreFaults::draw(&mut rng));
+        self.max_wal_bytes = self.segment_bytes * rng.between(6, 24);
+        self
     }
 
     /// How long a healthy, undisturbed cluster may take to answer an operation: see
@@ -167,6 +184,8 @@ impl SimConfig {
         config.heartbeat = self.heartbeat;
         config.max_append_bytes = self.max_append_bytes;
         config.max_inflight_bytes = self.max_inflight_bytes;
+        config.tier.enabled = self.store.is_some();
+        config.max_wal_bytes = self.max_wal_bytes;
         config
     }
 }
@@ -272,6 +291,14 @@ enum Event {
         node: u32,
         incarnation: u64,
     },
+    /// A call node `node` made to the store completes (whether or not the node still runs).
+    StoreDone {
+        node: u32,
+        incarnation: u64,
+        token: u64,
+        op: sq_storage::StoreOp,
+        fate: CallFate,
+    },
 }
 
 /// What the harness remembers of an operation a client invoked.
@@ -307,6 +334,7 @@ pub struct Sim {
     stats: RunStats,
     node_out: Vec<Output>,
     client_out: Vec<ClientOutput>,
+    store: SimStore,
 }
 
 impl Sim {
@@ -334,6 +362,7 @@ impl Sim {
             stats: RunStats::default(),
             node_out: Vec::new(),
             client_out: Vec::new(),
+            store: cfg.store.map(SimStore::new).unwrap_or_default(),
             cfg,
         };
         for n in 0..u32::from(shape.nodes) {

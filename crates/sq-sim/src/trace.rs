@@ -78,6 +78,13 @@ pub enum What {
         /// The line, as the history prints it.
         line: String,
     },
+    /// A node's call to the object store was issued or completed.
+    Store {
+        /// The node.
+        node: u32,
+        /// The call and, once complete, its outcome.
+        call: String,
+    },
     /// A fault was injected.
     Fault {
         /// What.
@@ -137,6 +144,7 @@ impl fmt::Display for TraceEvent {
             What::Timer { at, name } => write!(f, "{at:<3} timer {name}"),
             What::History { line } => write!(f, "history {line}"),
             What::Fault { what } => write!(f, "FAULT {what}"),
+            What::Store { node, call } => write!(f, "n{node:<2} store {call}"),
             What::Transition { index, text } => write!(f, "--- transition {index}: {text}"),
         }
     }

@@ -12,6 +12,7 @@ use sq_sim::disk::SimDisk;
 use sq_sim::invariants::durability::{check_acked_durable, AckedBatch};
 use sq_sim::invariants::durable_image::DurableImage;
 use sq_sim::invariants::served;
+use sq_sim::store::SimStore;
 use sq_sim::{Sim, SimConfig};
 use sq_storage::Disk;
 use std::collections::BTreeSet;
@@ -48,7 +49,7 @@ fn node_with_unsynced_batch() -> (Node, SimDisk) {
 #[test]
 fn ack_before_sync_fires_invariant_1() {
     let (_node, disk) = node_with_unsynced_batch();
-    let image = DurableImage::full(&disk);
+    let image = DurableImage::full(&disk, &SimStore::default());
     let err =
         served::check_ack_synced(0, &image, &disk, 0, (1, 0, 2), 0, &BTreeSet::new()).unwrap_err();
     assert_eq!(err.invariant, Invariant::AckedDurable);
@@ -63,7 +64,7 @@ fn ack_before_sync_fires_invariant_1() {
 #[test]
 fn serving_an_unsynced_record_fires_only_committed_served() {
     let (_node, disk) = node_with_unsynced_batch();
-    let image = DurableImage::full(&disk);
+    let image = DurableImage::full(&disk, &SimStore::default());
     let err = served::check_served_committed(0, &image, &disk, 0, 0..2).unwrap_err();
     assert_eq!(err.invariant, Invariant::OnlyCommittedServed);
 }
@@ -98,7 +99,7 @@ fn disk_with_batches(batches: &[(u64, u32)]) -> SimDisk {
 
 #[test]
 fn a_gap_in_the_durable_log_fires_invariant_2() {
-    let image = DurableImage::full(&disk_with_batches(&[(0, 2), (5, 1)]));
+    let image = DurableImage::full(&disk_with_batches(&[(0, 2), (5, 1)]), &SimStore::default());
     let err = image.check_contiguous(0, &image.files(), 1).unwrap_err();
     assert_eq!(
         (err.invariant, err.expected.as_str(), err.actual.as_str()),
@@ -108,7 +109,7 @@ fn a_gap_in_the_durable_log_fires_invariant_2() {
             "a batch starting at offset 5"
         )
     );
-    let image = DurableImage::full(&disk_with_batches(&[(0, 2), (2, 1)]));
+    let image = DurableImage::full(&disk_with_batches(&[(0, 2), (2, 1)]), &SimStore::default());
     assert_eq!(image.check_contiguous(0, &image.files(), 1), Ok(()));
 }
 
@@ -118,7 +119,7 @@ fn a_gap_in_the_durable_log_fires_invariant_2() {
 fn a_gap_found_by_the_incremental_image_fires_invariant_2() {
     let mut disk = disk_with_batches(&[(0, 2)]);
     let mut image = DurableImage::default();
-    let r = image.refresh(&mut disk);
+    let r = image.refresh(&mut disk, &SimStore::default());
     assert_eq!(image.check_contiguous(0, &r.files, 1), Ok(()));
     // The same file grows by a batch that skips offsets 2..4.
     let mut buf = BytesMut::new();
@@ -134,7 +135,7 @@ fn a_gap_found_by_the_incremental_image_fires_invariant_2() {
     let file = "wal-00000000000000000001.log";
     disk.append(file, &buf).expect("no quota");
     disk.sync(file).expect("sync");
-    let r = image.refresh(&mut disk);
+    let r = image.refresh(&mut disk, &SimStore::default());
     assert_eq!(r.files, vec![file.to_string()]);
     let err = image.check_contiguous(0, &r.files, 1).unwrap_err();
     assert_eq!(
@@ -144,13 +145,13 @@ fn a_gap_found_by_the_incremental_image_fires_invariant_2() {
     // A next segment that does not follow on from the first.
     let mut disk = disk_with_batches(&[(0, 2)]);
     let mut image = DurableImage::default();
-    image.refresh(&mut disk);
+    image.refresh(&mut disk, &SimStore::default());
     let mut buf = BytesMut::new();
     encode_frame(1, 2, EntryKind::Batch, &meta(3, 1), b"p", &mut buf);
     let next = "wal-00000000000000000002.log";
     disk.append(next, &buf).expect("no quota");
     disk.sync(next).expect("sync");
-    let r = image.refresh(&mut disk);
+    let r = image.refresh(&mut disk, &SimStore::default());
     let err = image.check_contiguous(0, &r.files, 1).unwrap_err();
     assert_eq!(
         (err.expected.as_str(), err.actual.as_str()),
@@ -196,7 +197,7 @@ fn a_rewritten_file_that_held_an_acked_batch_fires_invariant_1_at_once() {
 
 #[test]
 fn an_acked_batch_missing_from_the_image_fires_invariant_1() {
-    let image = DurableImage::full(&disk_with_batches(&[(0, 2)]));
+    let image = DurableImage::full(&disk_with_batches(&[(0, 2)]), &SimStore::default());
     let images = vec![image.batches()];
     let acked = |base_offset, seq| AckedBatch {
         partition: 0,
@@ -601,7 +602,10 @@ fn replicas<'a>(
 fn an_ack_synced_on_one_of_three_fires_invariant_1_naming_each_node() {
     use sq_sim::invariants::majority::check_ack_majority;
     let disks = [disk_with_batches(&[(0, 2)]), SimDisk::new(), SimDisk::new()];
-    let images: Vec<_> = disks.iter().map(DurableImage::full).collect();
+    let images: Vec<_> = disks
+        .iter()
+        .map(|d| DurableImage::full(d, &SimStore::default()))
+        .collect();
     let err = check_ack_majority(&replicas(&disks, &images), Some(0), 0, (1, 0, 2), 0).unwrap_err();
     assert_eq!(err.invariant, Invariant::AckedDurable);
     assert_eq!(err.expected, "synced on 2 of 3 WALs before the ack is sent");
@@ -621,7 +625,10 @@ fn an_ack_synced_on_one_of_three_fires_invariant_1_naming_each_node() {
         disk_with_batches(&[(0, 2)]),
         SimDisk::new(),
     ];
-    let images: Vec<_> = disks.iter().map(DurableImage::full).collect();
+    let images: Vec<_> = disks
+        .iter()
+        .map(|d| DurableImage::full(d, &SimStore::default()))
+        .collect();
     assert_eq!(
         check_ack_majority(&replicas(&disks, &images), Some(0), 0, (1, 0, 2), 0),
         Ok(())
@@ -636,7 +643,10 @@ fn serving_a_record_synced_on_one_of_three_fires_only_committed_served() {
         disk_with_batches(&[(0, 2), (2, 1)]),
         SimDisk::new(),
     ];
-    let images: Vec<_> = disks.iter().map(DurableImage::full).collect();
+    let images: Vec<_> = disks
+        .iter()
+        .map(|d| DurableImage::full(d, &SimStore::default()))
+        .collect();
     let err = check_served_majority(&replicas(&disks, &images), 1, 0, 0..3).unwrap_err();
     assert_eq!(err.invariant, Invariant::OnlyCommittedServed);
     assert_eq!(err.subject, "partition 0 offset 0, served by n1");

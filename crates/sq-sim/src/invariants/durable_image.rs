@@ -10,9 +10,13 @@
 
 use super::image::{frames_from, BatchIndex, EntryId, ImageFrame};
 use crate::disk::SimDisk;
+use crate::store::SimStore;
 use sq_core::codec::{self, EntryKind, HEADER_LEN};
 use sq_model::{Invariant, Violation};
+use sq_storage::snapshot::SNAPSHOT_COPIES;
+use sq_storage::tier::decode_object;
 use sq_storage::wal::is_segment_file;
+use sq_storage::{ObjectDesc, Snapshot};
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
 use std::rc::Rc;
@@ -41,7 +45,13 @@ pub struct DurableImage {
     spans: BTreeMap<u32, BTreeMap<String, (u64, u64)>>,
     /// Every durable entry by log index: its term, identity and file.
     entries: BTreeMap<u64, (u64, EntryId, Rc<str>, bool)>,
+    /// The node's durable snapshot: entries up to its last index live in the store (the image
+    /// keeps the ones it saw in the WAL, and loads the others from the store).
+    snapshot: Option<Snapshot>,
 }
+
+/// Where the image keeps entries that left the WAL for the store.
+pub const IN_STORE: &str = "(store)";
 
 /// What a refresh changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,6 +66,11 @@ pub struct Refreshed {
     /// The batches of rewritten or removed files as they were: ((partition, base offset),
     /// (producer, sequence, records)). Some may be durable again where they were.
     pub removed: Vec<BatchIdent>,
+    /// Entries that left the WAL because the snapshot covers them (a trim): (index, term,
+    /// identity), to be found in the store (invariant 6).
+    pub trimmed: Vec<(u64, u64, EntryId)>,
+    /// The object descriptions of manifest entries that became durable.
+    pub manifests: Vec<(u64, ObjectDesc)>,
 }
 
 impl DurableImage {
@@ -84,67 +99,182 @@ impl DurableImage {
 
     /// A fresh parse of every segment file of `disk` (for a full check; changes are left for
     /// [`DurableImage::refresh`]).
-    pub fn full(disk: &SimDisk) -> DurableImage {
-        let mut image = DurableImage::default();
+    pub fn full(disk: &SimDisk, store: &SimStore) -> DurableImage {
+        let mut image = DurableImage {
+            snapshot: durable_snapshot(disk),
+            ..DurableImage::default()
+        };
         for file in disk.file_names().filter(|f| is_segment_file(f)) {
             if let Some(bytes) = disk.durable(file) {
-                image.parse(file, bytes, &mut Vec::new());
+                image.parse(file, bytes, &mut Vec::new(), &mut Vec::new());
             }
         }
+        image.load_from_store(store, 0);
         image
     }
 
-    /// Takes in what changed on `disk` since the last refresh.
-    pub fn refresh(&mut self, disk: &mut SimDisk) -> Refreshed {
+    /// Takes in what changed on `disk` since the last refresh (entries its snapshot covers that
+    /// it never held are read from `store`).
+    pub fn refresh(&mut self, disk: &mut SimDisk, store: &SimStore) -> Refreshed {
         let mut out = Refreshed::default();
-        for (file, rewritten) in disk.take_durable_changes() {
+        let changes = disk.take_durable_changes();
+        let before = self.base();
+        if changes
+            .iter()
+            .any(|(f, _)| SNAPSHOT_COPIES.contains(&f.as_str()))
+        {
+            self.snapshot = durable_snapshot(disk);
+        }
+        for (file, rewritten) in changes {
             if !is_segment_file(&file) {
                 continue;
             }
             let bytes = disk.durable(&file);
             if rewritten || bytes.is_none() {
-                self.forget_file(&file, &mut out.displaced, &mut out.removed);
+                self.forget_file(&file, &mut out);
             }
             if let Some(bytes) = bytes {
-                self.parse(&file, bytes, &mut out.new_entries);
+                self.parse(&file, bytes, &mut out.new_entries, &mut out.manifests);
             }
             out.files.push(file);
+        }
+        if self.base() > before {
+            self.load_from_store(store, before);
         }
         out
     }
 
-    fn forget_file(
-        &mut self,
-        file: &str,
-        displaced: &mut Vec<(u32, u64)>,
-        removed: &mut Vec<BatchIdent>,
-    ) {
+    /// The last index the node's durable snapshot covers (0: none).
+    pub fn base(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.last_index)
+    }
+
+    /// The node's durable snapshot, if it has one.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Entries the snapshot covers that the image never held (a snapshot installed from a
+    /// leader): read from the objects its manifest names, as the store holds them now.
+    fn load_from_store(&mut self, store: &SimStore, after: u64) {
+        let Some(snapshot) = &self.snapshot else {
+            return;
+        };
+        let base = snapshot.last_index;
+        let missing = |entries: &BTreeMap<u64, _>, d: &ObjectDesc| {
+            (d.first.max(after + 1)..=d.last.min(base)).any(|i| !entries.contains_key(&i))
+        };
+        let from = snapshot.manifest.partition_point(|d| d.last <= after);
+        let descs: Vec<ObjectDesc> = snapshot.manifest[from..]
+            .iter()
+            .filter(|d| d.first <= base && missing(&self.entries, d))
+            .cloned()
+            .collect();
+        let name: Rc<str> = Rc::from(IN_STORE);
+        for d in descs {
+            let Some(data) = store.object(&d.key()) else {
+                continue;
+            };
+            let Ok(entries) = decode_object(data, &d) else {
+                continue;
+            };
+            for (h, _) in entries.into_iter().filter(|(h, _)| h.index <= base) {
+                if self.entries.contains_key(&h.index) {
+                    continue;
+                }
+                self.entries
+                    .insert(h.index, (h.term, EntryId::of(&h), name.clone(), true));
+                if h.kind == EntryKind::Batch {
+                    let b = h.batch;
+                    self.store_span(
+                        b.partition,
+                        b.base_offset,
+                        b.base_offset + u64::from(b.count),
+                    );
+                    let frame = ImageFrame {
+                        file: name.clone(),
+                        pos: 0,
+                        header: h,
+                        intact: true,
+                    };
+                    self.batches.insert((b.partition, b.base_offset), frame);
+                }
+            }
+        }
+    }
+
+    /// Widens the span of `partition` that the store holds (it sorts before every segment
+    /// file, as its entries come before theirs).
+    fn store_span(&mut self, partition: u32, start: u64, end: u64) {
+        let span = self
+            .spans
+            .entry(partition)
+            .or_default()
+            .entry(IN_STORE.to_string())
+            .or_insert((start, end));
+        *span = (span.0.min(start), span.1.max(end));
+    }
+
+    /// Marks the entries `first..=last` damaged (an object of the store that holds them was
+    /// flipped), where the image holds them only in the store.
+    pub fn damage_in_store(&mut self, first: u64, last: u64) {
+        for (_, e) in self.entries.range_mut(first..=last) {
+            if &*e.2 == IN_STORE {
+                e.3 = false;
+            }
+        }
+        for f in self.batches.values_mut() {
+            if &*f.file == IN_STORE && (first..=last).contains(&f.header.index) {
+                f.intact = false;
+            }
+        }
+    }
+
+    /// A file was rewritten or removed: its frames are gone, except those the snapshot covers
+    /// (a trim), which move to the store.
+    fn forget_file(&mut self, file: &str, out: &mut Refreshed) {
         let Some(scan) = self.files.remove(file) else {
             return;
         };
-        for (partition, base, _, pos) in scan.batches {
-            let key = (partition, base);
-            if self
+        let base = self.base();
+        let store: Rc<str> = Rc::from(IN_STORE);
+        for (partition, base_offset, _, pos) in scan.batches {
+            let key = (partition, base_offset);
+            let Some(g) = self
                 .batches
-                .get(&key)
-                .is_some_and(|g| &*g.file == file && g.pos == pos)
-            {
-                if let Some(g) = self.batches.remove(&key) {
-                    let b = g.header.batch;
-                    removed.push((key, (b.producer, b.seq, b.count)));
-                }
+                .get_mut(&key)
+                .filter(|g| &*g.file == file && g.pos == pos)
+            else {
+                out.displaced.push(key);
+                continue;
+            };
+            if g.header.index <= base {
+                g.file = store.clone();
+                let b = g.header.batch;
+                self.store_span(
+                    b.partition,
+                    b.base_offset,
+                    b.base_offset + u64::from(b.count),
+                );
+                continue;
             }
-            displaced.push(key);
+            if let Some(g) = self.batches.remove(&key) {
+                let b = g.header.batch;
+                out.removed.push((key, (b.producer, b.seq, b.count)));
+            }
+            out.displaced.push(key);
         }
         for spans in self.spans.values_mut() {
             spans.remove(file);
         }
         for index in scan.indexes {
-            if self
-                .entries
-                .get(&index)
-                .is_some_and(|(_, _, f, _)| &**f == file)
-            {
+            let Some(e) = self.entries.get_mut(&index).filter(|e| &*e.2 == file) else {
+                continue;
+            };
+            if index <= base {
+                e.2 = store.clone();
+                out.trimmed.push((index, e.0, e.1));
+            } else {
                 self.entries.remove(&index);
             }
         }
@@ -154,7 +284,13 @@ impl DurableImage {
     /// a whole frame it looks for the next one (a header with its magic and a good CRC): damage
     /// in the middle of a file hides nothing that follows it. With none, it stops there (a torn
     /// tail awaiting recovery) and resumes there when the file grows.
-    fn parse(&mut self, file: &str, bytes: &[u8], new_entries: &mut Vec<(u64, u64, EntryId)>) {
+    fn parse(
+        &mut self,
+        file: &str,
+        bytes: &[u8],
+        new_entries: &mut Vec<(u64, u64, EntryId)>,
+        manifests: &mut Vec<(u64, ObjectDesc)>,
+    ) {
         let scan = self.files.entry(file.to_string()).or_default();
         let (found, stopped) = frames_from(bytes, scan.parsed);
         let name: Rc<str> = Rc::from(file);
@@ -165,6 +301,12 @@ impl DurableImage {
             self.entries
                 .insert(header.index, (header.term, id, name.clone(), intact));
             new_entries.push((header.index, header.term, id));
+            if header.kind == EntryKind::Manifest && intact {
+                let payload = &bytes[pos + HEADER_LEN..pos + header.frame_len()];
+                if let Ok(desc) = ObjectDesc::decode(&mut &payload[..]) {
+                    manifests.push((header.index, desc));
+                }
+            }
             if header.kind != EntryKind::Batch {
                 continue;
             }
@@ -245,4 +387,13 @@ impl DurableImage {
     pub fn files(&self) -> Vec<String> {
         self.files.keys().cloned().collect()
     }
+}
+
+/// The latest readable copy of the snapshot among `disk`'s durable bytes.
+pub fn durable_snapshot(disk: &SimDisk) -> Option<Snapshot> {
+    SNAPSHOT_COPIES
+        .iter()
+        .filter_map(|f| disk.durable(f))
+        .filter_map(|b| Snapshot::decode(b).ok())
+        .max_by_key(|s| s.version)
 }

@@ -112,6 +112,9 @@ impl std::fmt::Display for EntryId {
             ),
             sq_core::EntryKind::Refusal => write!(f, "refusal p{} seq {}", b.producer, b.seq),
             sq_core::EntryKind::Noop => write!(f, "no-op"),
+            sq_core::EntryKind::Manifest => {
+                write!(f, "manifest entry (crc {:08x})", self.payload_crc)
+            }
         }
     }
 }

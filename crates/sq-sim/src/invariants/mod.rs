@@ -13,4 +13,5 @@ pub mod majority;
 pub mod quorum;
 pub mod raft;
 pub mod served;
+pub mod tiering;
 pub mod watermark;

@@ -1,6 +1,8 @@
 //! The invariant checks the harness runs: at each reply, after each transition, at the end.
 
 use super::*;
+use crate::invariants::durable_image::Refreshed;
+use crate::invariants::tiering;
 
 impl Sim {
     /// The checks made the moment a node answers, before the answer can be seen: an ack only
@@ -114,7 +116,8 @@ impl Sim {
         let mut displaced = BTreeSet::new();
         for n in 0..self.nodes.len() {
             let sn = &mut self.nodes[n];
-            let refreshed = self.check.images[n].refresh(&mut sn.disk);
+            let refreshed = self.check.images[n].refresh(&mut sn.disk, &self.store);
+            self.check_tiering(n as u32, &refreshed)?;
             // A cluster of one never changes term: after a cut tail it writes new entries at the
             // same index and term, as it may. Log matching is a property of replicas.
             let replicated = self.cfg.shape.nodes > 1;
@@ -157,6 +160,26 @@ impl Sim {
         self.check_acked(&self.check.images.iter().collect::<Vec<_>>(), &batches)
     }
 
+    /// Invariant 6 for what node `n` trimmed, and the store's confirmation of every manifest
+    /// entry that became durable on it.
+    fn check_tiering(&self, n: u32, refreshed: &Refreshed) -> Result<(), Box<Failure>> {
+        for (index, desc) in &refreshed.manifests {
+            tiering::check_manifest_confirmed(n, *index, desc, &self.store)
+                .map_err(|v| self.fail(v, Some(n)))?;
+        }
+        if refreshed.trimmed.is_empty() {
+            return Ok(());
+        }
+        let image = &self.check.images[n as usize];
+        let manifest = image.snapshot().map_or(&[][..], |s| &s.manifest[..]);
+        let commit = self.nodes[n as usize]
+            .node
+            .as_ref()
+            .map_or(u64::MAX, |node| node.status().commit_index);
+        tiering::check_trimmed(n, &refreshed.trimmed, manifest, commit, &self.store)
+            .map_err(|v| self.fail(v, Some(n)))
+    }
+
     /// Invariant 1 for `batches` on `images` (the nodes with no harness-damaged headers).
     fn check_acked(
         &self,
@@ -192,7 +215,7 @@ impl Sim {
         let partitions = u32::from(self.cfg.shape.partitions);
         let mut images = Vec::new();
         for (n, sn) in self.nodes.iter().enumerate() {
-            let image = DurableImage::full(&sn.disk);
+            let image = DurableImage::full(&sn.disk, &self.store);
             if sn.damaged.is_empty() {
                 image
                     .check_contiguous(n as u32, &image.files(), partitions)

@@ -84,6 +84,13 @@ impl Sim {
                 self.client_out = out;
                 self.after_client(client)
             }
+            Event::StoreDone {
+                node,
+                incarnation,
+                token,
+                op,
+                fate,
+            } => self.store_done(node, incarnation, token, op, fate),
             Event::Supervise { node, incarnation } => {
                 let sn = &self.nodes[node as usize];
                 if sn.incarnation != incarnation || sn.node.is_some() || sn.exited.is_none() {
@@ -216,6 +223,22 @@ impl Sim {
                             token,
                             file,
                             upto,
+                        },
+                    );
+                }
+                Output::Store { token, op } => {
+                    let (delay, fate) = self.store.issue(&mut self.rng, &op);
+                    let incarnation = self.nodes[n as usize].incarnation;
+                    let call = format!("{} {} (#{token})", op.name(), op.key());
+                    self.trace.record(self.now, What::Store { node: n, call });
+                    self.queue.push(
+                        self.now + delay,
+                        Event::StoreDone {
+                            node: n,
+                            incarnation,
+                            token,
+                            op,
+                            fate,
                         },
                     );
                 }

@@ -113,6 +113,12 @@ const REJOIN: ClusterShape = ClusterShape {
     consumers: 1,
 };
 
+/// S12 tiers its log: the cluster trims while the node is away.
+fn big_batches_tiered(cfg: &mut SimConfig) {
+    big_batches(cfg);
+    *cfg = cfg.clone().with_store();
+}
+
 fn s12_script(rng: &mut SimRng, _: &mut LeaderAfter) -> Vec<Transition> {
     let away = rng.below(3) as u8;
     let mut s = vec![run(rng, 100, 150)];
@@ -180,7 +186,7 @@ pub(super) static SCENARIOS: [Scenario; 2] = [
         id: "S12",
         title: "3 nodes, one away while 10 000 records commit: it rejoins and catches up",
         shape: REJOIN,
-        configure: big_batches,
+        configure: big_batches_tiered,
         script: s12_script,
         check: s12_check,
         pinned_seeds: include_str!("../../../../seeds/S12.seeds"),
