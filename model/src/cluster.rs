@@ -33,6 +33,9 @@ impl ClusterShape {
 /// The most latent corruptions one case injects; more add little and drown the log in holes.
 const MAX_CORRUPTIONS: u8 = 3;
 
+/// The most flips of stored objects one case injects: each loses what only that object holds.
+const MAX_STORE_CORRUPTIONS: u8 = 1;
+
 /// What the test knows of the cluster: which nodes are up, which disks are full, how bad the
 /// network is, how it is split, which nodes are paused. The transition strategy uses it to
 /// propose only meaningful transitions.
@@ -68,6 +71,14 @@ pub struct ClusterModel {
     pub elapsed_ms: u64,
     /// Per node: until when (in `elapsed_ms`) its process is paused, if it is.
     pub paused_until_ms: Vec<Option<u64>>,
+    /// Whether the cluster tiers its log to an object store (store faults are proposed then).
+    pub store: bool,
+    /// Whether the store is unreachable.
+    pub store_down: bool,
+    /// The store's error rate, per mille.
+    pub store_errors: u16,
+    /// Latent flips injected into stored objects so far.
+    pub store_corruptions: u8,
 }
 
 impl fmt::Debug for ClusterModel {
@@ -101,6 +112,10 @@ impl fmt::Debug for ClusterModel {
                 write!(f, " paused=n{n}..{until}ms")?;
             }
         }
+        if self.store {
+            let state = if self.store_down { "down" } else { "up" };
+            write!(f, " store={state} errors={}‰", self.store_errors)?;
+        }
         Ok(())
     }
 }
@@ -122,7 +137,18 @@ impl ClusterModel {
             clogs: BTreeMap::new(),
             elapsed_ms: 0,
             paused_until_ms: vec![None; shape.nodes as usize],
+            store: false,
+            store_down: false,
+            store_errors: 0,
+            store_corruptions: 0,
         }
+    }
+
+    /// The same cluster with an object store: store outages, errors, lost replies and flips are
+    /// proposed too.
+    pub fn with_store(mut self) -> ClusterModel {
+        self.store = true;
+        self
     }
 
     /// The same cluster, with the faults that can make a node refuse to start proposed too.
@@ -176,6 +202,13 @@ impl ClusterModel {
             }
             Transition::HealNet { .. } => self.shape.nodes > 1,
             Transition::Pause { node, ms, .. } => self.shape.nodes > 1 && node_ok(node) && ms > 0,
+            Transition::StoreOutage { .. }
+            | Transition::StoreRestore { .. }
+            | Transition::StoreLostReply { .. } => self.store,
+            Transition::StoreErrors { rate, .. } => self.store && rate <= 300,
+            Transition::StoreCorrupt { .. } => {
+                self.store && self.store_corruptions < MAX_STORE_CORRUPTIONS
+            }
         }
     }
 
@@ -241,8 +274,13 @@ impl ClusterModel {
                     }
                 }
             }
+            Transition::StoreOutage { .. } => self.store_down = true,
+            Transition::StoreRestore { .. } => self.store_down = false,
+            Transition::StoreErrors { rate, .. } => self.store_errors = rate,
+            Transition::StoreCorrupt { .. } => self.store_corruptions += 1,
             // A disk error stops the node; its supervisor restarts it at once.
-            Transition::Produce { .. }
+            Transition::StoreLostReply { .. }
+            | Transition::Produce { .. }
             | Transition::Fetch { .. }
             | Transition::DiskError { .. } => {}
         }
@@ -432,7 +470,47 @@ impl ClusterModel {
         if s.nodes > 1 {
             self.network_faults(&mut options);
         }
+        if self.store {
+            self.store_faults(&mut options);
+        }
         Union::new_weighted(options).boxed()
+    }
+
+    /// Store outages and restores, error rates, lost replies and flips, for a cluster with a
+    /// store.
+    fn store_faults(&self, options: &mut Vec<(u32, BoxedStrategy<Transition>)>) {
+        let seed = any::<u16>();
+        if self.store_down {
+            options.push((
+                6,
+                seed.prop_map(|seed| Transition::StoreRestore { seed })
+                    .boxed(),
+            ));
+        } else {
+            options.push((
+                2,
+                seed.prop_map(|seed| Transition::StoreOutage { seed })
+                    .boxed(),
+            ));
+        }
+        options.push((
+            2,
+            (prop_oneof![Just(0u16), 1u16..=300], seed)
+                .prop_map(|(rate, seed)| Transition::StoreErrors { rate, seed })
+                .boxed(),
+        ));
+        options.push((
+            2,
+            seed.prop_map(|seed| Transition::StoreLostReply { seed })
+                .boxed(),
+        ));
+        if self.store_corruptions < MAX_STORE_CORRUPTIONS {
+            options.push((
+                1,
+                seed.prop_map(|seed| Transition::StoreCorrupt { seed })
+                    .boxed(),
+            ));
+        }
     }
 
     /// Partitions, clogs, heals and pauses, for a cluster of more than one node (a single-node
@@ -489,13 +567,16 @@ impl ClusterModel {
 /// which the test accepts, and a replica repairs what they damage from its peers.
 macro_rules! cluster_reference {
     ($name:ident, $shape:expr) => {
+        cluster_reference!($name, $shape, |m: ClusterModel| m);
+    };
+    ($name:ident, $shape:expr, $adjust:expr) => {
         impl ReferenceStateMachine for $name {
             type State = ClusterModel;
             type Transition = Transition;
 
             fn init_state() -> BoxedStrategy<ClusterModel> {
                 any::<u64>()
-                    .prop_map(|seed| ClusterModel::new($shape, seed).with_refusals())
+                    .prop_map(|seed| $adjust(ClusterModel::new($shape, seed).with_refusals()))
                     .boxed()
             }
 

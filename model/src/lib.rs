@@ -20,6 +20,6 @@ mod violation;
 
 pub use cluster::{ClusterModel, ClusterShape, SingleNodeCluster};
 pub use oracle::{BatchStatus, LogOracle, RecordId};
-pub use three_node::ThreeNodeCluster;
+pub use three_node::{ThreeNodeCluster, TieredCluster};
 pub use transition::{parse_script, Cut, ParseError, Transition};
 pub use violation::{Invariant, Violation};

@@ -20,3 +20,12 @@ impl ClusterShape {
 pub struct ThreeNodeCluster;
 
 cluster_reference!(ThreeNodeCluster, ClusterShape::THREE_NODES);
+
+/// The reference state machine of a three-node cluster that tiers its log to an object store.
+pub struct TieredCluster;
+
+cluster_reference!(
+    TieredCluster,
+    ClusterShape::THREE_NODES,
+    ClusterModel::with_store
+);

@@ -168,6 +168,34 @@ pub enum Transition {
         /// Randomness for this transition.
         seed: u16,
     },
+    /// The object store becomes unreachable: every call completing fails, until restored.
+    StoreOutage {
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The object store is reachable again.
+    StoreRestore {
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The object store answers `rate` per mille of calls with a server error, as many with
+    /// throttling, and half as many with a timeout (0: none).
+    StoreErrors {
+        /// Per mille of calls, for each kind of error.
+        rate: u16,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// The next PUT the store completes happens, but its caller sees a timeout.
+    StoreLostReply {
+        /// Randomness for this transition.
+        seed: u16,
+    },
+    /// A latent bit flip in an object the store holds.
+    StoreCorrupt {
+        /// Randomness for this transition: which object, which bit.
+        seed: u16,
+    },
 }
 
 /// Which node-to-node links a [`Transition::Partition`] cuts. Written as in a script:
@@ -275,7 +303,12 @@ impl Transition {
             | Transition::Partition { seed, .. }
             | Transition::Clog { seed, .. }
             | Transition::HealNet { seed }
-            | Transition::Pause { seed, .. } => seed,
+            | Transition::Pause { seed, .. }
+            | Transition::StoreOutage { seed }
+            | Transition::StoreRestore { seed }
+            | Transition::StoreErrors { seed, .. }
+            | Transition::StoreLostReply { seed }
+            | Transition::StoreCorrupt { seed } => seed,
         }
     }
 }
@@ -335,6 +368,13 @@ impl fmt::Display for Transition {
             Transition::Pause { node, ms, seed } => {
                 write!(f, "pause node={node} ms={ms} seed={seed}")
             }
+            Transition::StoreOutage { seed } => write!(f, "store-outage seed={seed}"),
+            Transition::StoreRestore { seed } => write!(f, "store-restore seed={seed}"),
+            Transition::StoreErrors { rate, seed } => {
+                write!(f, "store-errors rate={rate} seed={seed}")
+            }
+            Transition::StoreLostReply { seed } => write!(f, "store-lost-reply seed={seed}"),
+            Transition::StoreCorrupt { seed } => write!(f, "store-corrupt seed={seed}"),
         }
     }
 }
@@ -504,6 +544,14 @@ impl FromStr for Transition {
                 ms: f.num("ms")?,
                 seed,
             },
+            "store-outage" => Transition::StoreOutage { seed },
+            "store-restore" => Transition::StoreRestore { seed },
+            "store-errors" => Transition::StoreErrors {
+                rate: f.num("rate")?,
+                seed,
+            },
+            "store-lost-reply" => Transition::StoreLostReply { seed },
+            "store-corrupt" => Transition::StoreCorrupt { seed },
             other => return Err(format!("unknown transition `{other}`")),
         };
         f.done(t)
@@ -621,6 +669,24 @@ mod tests {
         assert_eq!(parse_script(&text), Ok(ts.clone()));
         let seeds: Vec<u16> = ts.iter().map(Transition::seed).collect();
         assert_eq!(seeds, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn store_faults_round_trip() {
+        let ts = vec![
+            Transition::StoreOutage { seed: 1 },
+            Transition::StoreRestore { seed: 2 },
+            Transition::StoreErrors { rate: 50, seed: 3 },
+            Transition::StoreLostReply { seed: 4 },
+            Transition::StoreCorrupt { seed: 5 },
+        ];
+        let text: String = ts.iter().map(|t| format!("{t}\n")).collect();
+        assert_eq!(
+            text,
+            "store-outage seed=1\nstore-restore seed=2\nstore-errors rate=50 seed=3\n\
+             store-lost-reply seed=4\nstore-corrupt seed=5\n"
+        );
+        assert_eq!(parse_script(&text), Ok(ts));
     }
 
     #[test]

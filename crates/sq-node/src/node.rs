@@ -286,6 +286,16 @@ impl Node {
                 Err(e) => return Err(e.into()),
             }
         };
+        // A crash between storing a snapshot and dropping the log it replaces leaves a log that
+        // ends before the snapshot, or disagrees with it at its last entry: drop it now.
+        let (mut wal, recovery) = (wal, recovery);
+        let behind = wal.last_index() < after;
+        let conflicts = wal
+            .header(after)
+            .is_some_and(|h| h.term != base.snapshot.last_term);
+        if after > 0 && (behind || conflicts) {
+            wal.reset(disk, after + 1)?;
+        }
         // Only a first boot writes a term, so a node whose disk is full still restarts (and
         // answers StorageFull until space returns).
         if single && meta.term == 0 {
@@ -369,6 +379,10 @@ impl Node {
             last_index: self.wal.last_index(),
             synced_index: self.wal.synced_index(),
             repairing: self.meta.repair_term != 0,
+            tiered_upto: self.tier.covered(),
+            wal_start: self.wal.first_index(),
+            objects: self.tier.manifest.len(),
+            wal_bytes: self.wal.bytes(),
         }
     }
 

@@ -16,7 +16,7 @@ pub enum Role {
     Leader,
 }
 
-/// A snapshot of a replica's state.
+/// What a replica reports about itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status {
     /// The replica.
@@ -36,4 +36,13 @@ pub struct Status {
     /// Whether it lost entries to damage and may not vote or stand until a leader has repaired
     /// its log.
     pub repairing: bool,
+    /// The last index the applied manifest covers: the object store holds every entry up to
+    /// it (0: none).
+    pub tiered_upto: u64,
+    /// The first index its WAL holds (the entries before are in its snapshot and the store).
+    pub wal_start: u64,
+    /// The objects in its applied manifest.
+    pub objects: usize,
+    /// The bytes its WAL holds.
+    pub wal_bytes: u64,
 }

@@ -64,10 +64,11 @@ pub fn ddmin<T: Clone>(input: &[T], mut fails: impl FnMut(&[T]) -> bool) -> Vec<
 /// any. A script that the cluster model refuses (an id out of range) breaks nothing.
 pub fn violated(config: &dyn Fn() -> SimConfig, script: &[Transition]) -> Option<Invariant> {
     let cfg = config();
-    if ClusterModel::new(cfg.shape, cfg.seed)
-        .check_script(script)
-        .is_err()
-    {
+    let mut model = ClusterModel::new(cfg.shape, cfg.seed);
+    if cfg.store.is_some() {
+        model = model.with_store();
+    }
+    if model.check_script(script).is_err() {
         return None;
     }
     Sim::new(cfg)

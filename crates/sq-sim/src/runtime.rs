@@ -588,6 +588,11 @@ impl Sim {
             }
             Transition::HealNet { .. } => self.heal_network(),
             Transition::Pause { node, ms, .. } => self.pause_node(u32::from(node), ms),
+            Transition::StoreOutage { .. }
+            | Transition::StoreRestore { .. }
+            | Transition::StoreErrors { .. }
+            | Transition::StoreLostReply { .. }
+            | Transition::StoreCorrupt { .. } => self.store_fault(t),
         }
         self.update_isolation();
         self.check_watermarks()?;
@@ -610,7 +615,7 @@ impl Sim {
         Ok(())
     }
 
-    fn fault(&mut self, what: String) {
+    pub(super) fn fault(&mut self, what: String) {
         self.trace.record(self.now, What::Fault { what });
     }
 

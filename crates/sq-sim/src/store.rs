@@ -41,24 +41,11 @@ impl StoreFaults {
         }
     }
 
-    /// Rates drawn from `rng` for a swarm seed: each family is off for some seeds.
+    /// A store whose latency is drawn from `rng` for a seed, answering every call: error rates
+    /// come and go with the run's transitions (`store-errors`).
     pub fn draw(rng: &mut SimRng) -> StoreFaults {
         let min = rng.between(200, 3000) * sq_core::Time::MICRO;
-        let latency = (min, min + rng.between(100, 10_000) * sq_core::Time::MICRO);
-        let mut rate = |max: u64| {
-            if rng.percent(40) {
-                0
-            } else {
-                rng.below(max + 1) as u16
-            }
-        };
-        StoreFaults {
-            latency,
-            server_error: rate(80),
-            throttle: rate(80),
-            timeout: rate(40),
-            lost_reply: rate(60),
-        }
+        StoreFaults::reliable((min, min + rng.between(100, 10_000) * sq_core::Time::MICRO))
     }
 }
 
@@ -103,6 +90,8 @@ pub struct SimStore {
     flipped: BTreeSet<String>,
     /// Whether the store is unreachable: every call completing now fails.
     pub outage: bool,
+    /// Whether the next PUT that would be answered happens while its caller sees a timeout.
+    pub lose_next_put: bool,
     /// The fault rates.
     pub faults: Option<StoreFaults>,
     /// What it did.
@@ -115,6 +104,16 @@ impl SimStore {
         SimStore {
             faults: Some(faults),
             ..SimStore::default()
+        }
+    }
+
+    /// Ends the outage and every error rate (the end of a run's fault phase). Flipped objects
+    /// stay flipped.
+    pub fn heal(&mut self) {
+        self.outage = false;
+        self.lose_next_put = false;
+        if let Some(f) = self.faults.as_mut() {
+            *f = StoreFaults::reliable(f.latency);
         }
     }
 
@@ -156,6 +155,16 @@ impl SimStore {
             self.stats.failures += 1;
             return Err(StoreError::Server { status: 503 });
         }
+        let fate = match (fate, op) {
+            (CallFate::Answered, StoreOp::Put { .. }) if self.lose_next_put => {
+                self.lose_next_put = false;
+                CallFate::Failed {
+                    error: StoreError::Timeout,
+                    applied: true,
+                }
+            }
+            (fate, _) => fate,
+        };
         match fate {
             CallFate::Answered => {
                 let result = sq_storage::object::perform(self, op);
@@ -179,14 +188,15 @@ impl SimStore {
     }
 
     /// Flips one bit of a stored object picked by `rng` (a latent fault of the store's disks):
-    /// the object's key, if there was one.
-    pub fn flip(&mut self, rng: &mut SimRng) -> Option<String> {
+    /// the object's key and its bytes before, if there was one.
+    pub fn flip(&mut self, rng: &mut SimRng) -> Option<(String, Bytes)> {
         if self.objects.is_empty() {
             return None;
         }
         let k = rng.below(self.objects.len() as u64) as usize;
         let (key, data) = self.objects.iter().nth(k)?;
         let key = key.clone();
+        let before = data.clone();
         let mut v = data.to_vec();
         if v.is_empty() {
             return None;
@@ -195,7 +205,7 @@ impl SimStore {
         v[(bit / 8) as usize] ^= 1 << (bit % 8);
         self.objects.insert(key.clone(), Bytes::from(v));
         self.flipped.insert(key.clone());
-        Some(key)
+        Some((key, before))
     }
 
     /// The bytes the store holds under `key` now.
@@ -335,7 +345,8 @@ mod tests {
         let mut s = SimStore::new(StoreFaults::reliable((1, 1)));
         s.put("k", Bytes::from_static(b"abcd")).expect("put");
         let mut rng = SimRng::new(3);
-        assert_eq!(s.flip(&mut rng).as_deref(), Some("k"));
+        let (key, before) = s.flip(&mut rng).expect("an object to flip");
+        assert_eq!((key.as_str(), &before[..]), ("k", &b"abcd"[..]));
         let now = s.object("k").expect("still there");
         let diff: u32 = now
             .iter()

@@ -7,7 +7,9 @@
 
 use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
-use sq_model::{ClusterModel, ClusterShape, SingleNodeCluster, ThreeNodeCluster, Transition};
+use sq_model::{
+    ClusterModel, ClusterShape, SingleNodeCluster, ThreeNodeCluster, TieredCluster, Transition,
+};
 use sq_sim::ddmin::{minimize, violated};
 use sq_sim::{Sim, SimConfig};
 use std::marker::PhantomData;
@@ -25,6 +27,8 @@ struct SimTest<R>(PhantomData<R>);
 trait Reference: ReferenceStateMachine<State = ClusterModel, Transition = Transition> {
     /// The cluster's shape.
     const SHAPE: ClusterShape;
+    /// Whether the cluster tiers to an object store.
+    const STORE: bool = false;
 }
 
 impl Reference for SingleNodeCluster {
@@ -35,8 +39,16 @@ impl Reference for ThreeNodeCluster {
     const SHAPE: ClusterShape = ClusterShape::THREE_NODES;
 }
 
-fn sim_config(shape: ClusterShape, seed: u64) -> SimConfig {
+impl Reference for TieredCluster {
+    const SHAPE: ClusterShape = ClusterShape::THREE_NODES;
+    const STORE: bool = true;
+}
+
+fn sim_config(shape: ClusterShape, store: bool, seed: u64) -> SimConfig {
     let mut cfg = SimConfig::new(shape, seed);
+    if store {
+        cfg = cfg.with_store();
+    }
     cfg.label = format!("model-based case · seed {seed}");
     cfg.keep_history = false;
     cfg
@@ -52,8 +64,8 @@ fn relative(path: &Path) -> PathBuf {
 
 /// Runs ddmin over the case proptest shrank to, saves the smallest script that breaks the same
 /// invariant where `sq-sim replay` reads it, and panics with its diagnostic.
-fn report(shape: ClusterShape, seed: u64, shrunk: &[Transition], why: &str) -> ! {
-    let config = || sim_config(shape, seed);
+fn report(shape: ClusterShape, store: bool, seed: u64, shrunk: &[Transition], why: &str) -> ! {
+    let config = || sim_config(shape, store, seed);
     let Some(invariant) = violated(&config, shrunk) else {
         panic!(
             "\n{why}\nminimal failing case ({} transitions):\n{}",
@@ -63,7 +75,13 @@ fn report(shape: ClusterShape, seed: u64, shrunk: &[Transition], why: &str) -> !
     };
     let smallest = minimize(&config, shrunk, invariant);
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("model-case-{seed}.script"));
-    let text: String = std::iter::once(format!("# seed: {seed}\n# nodes: {}\n", shape.nodes))
+    let store_line = if store {
+        format!("{}\n", sq_sim::scenarios::STORE_LINE)
+    } else {
+        String::new()
+    };
+    let header = format!("# seed: {seed}\n# nodes: {}\n{store_line}", shape.nodes);
+    let text: String = std::iter::once(header)
         .chain(smallest.iter().map(|t| format!("{t}\n")))
         .collect();
     let mut cfg = config();
@@ -101,7 +119,7 @@ impl<R: Reference> StateMachineTest for SimTest<R> {
 
     fn init_test(ref_state: &ClusterModel) -> Sut {
         Sut {
-            sim: Sim::new(sim_config(R::SHAPE, ref_state.seed)),
+            sim: Sim::new(sim_config(R::SHAPE, R::STORE, ref_state.seed)),
         }
     }
 
@@ -172,9 +190,13 @@ fn check_against<R: Reference>(default_cases: u32, file: &'static str) {
     });
     match result {
         Ok(()) => {}
-        Err(TestError::Fail(why, (initial, transitions, _))) => {
-            report(R::SHAPE, initial.seed, &transitions, why.message())
-        }
+        Err(TestError::Fail(why, (initial, transitions, _))) => report(
+            R::SHAPE,
+            R::STORE,
+            initial.seed,
+            &transitions,
+            why.message(),
+        ),
         Err(TestError::Abort(why)) => panic!("the model-based test gave up: {why}"),
     }
 }
@@ -191,6 +213,13 @@ fn single_node_cluster_matches_the_model() {
 #[test]
 fn three_node_cluster_matches_the_model() {
     check_against::<ThreeNodeCluster>(512, "three_node_cluster.txt");
+}
+
+/// Three nodes tiering to an object store: the same, plus store outages and restores, error
+/// rates, a PUT whose reply is lost, and a flipped object.
+#[test]
+fn tiered_cluster_matches_the_model() {
+    check_against::<TieredCluster>(256, "tiered_cluster.txt");
 }
 
 #[test]

@@ -22,8 +22,12 @@ fn every_saved_counterexample_now_passes() {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let file = parse_script_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let seed = file.seed.unwrap_or(0);
-        let fits = sq_model::ClusterModel::new(sq_sim::scenarios::script_shape(file.nodes), seed)
-            .check_script(&file.transitions);
+        let mut model =
+            sq_model::ClusterModel::new(sq_sim::scenarios::script_shape(file.nodes), seed);
+        if file.store {
+            model = model.with_store();
+        }
+        let fits = model.check_script(&file.transitions);
         assert_eq!(
             fits,
             Ok(()),
@@ -36,7 +40,7 @@ fn every_saved_counterexample_now_passes() {
             .unwrap_or(&path)
             .display()
             .to_string();
-        let cfg = script_config(&shown, seed, file.nodes);
+        let cfg = script_config(&shown, seed, file.nodes, file.store);
         let mut sim = Sim::new(cfg);
         if let Err(f) = sim.run_script(&file.transitions) {
             panic!("\n{f}");

@@ -401,7 +401,11 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
         .map_err(|e| Exit::Input(format!("{}: {e}", shown(path))))?;
     let seed = seed.or(file.seed).unwrap_or(0);
     let shape = scenarios::script_shape(file.nodes);
-    if let Err(i) = sq_model::ClusterModel::new(shape, seed).check_script(&file.transitions) {
+    let mut model = sq_model::ClusterModel::new(shape, seed);
+    if file.store {
+        model = model.with_store();
+    }
+    if let Err(i) = model.check_script(&file.transitions) {
         return Err(Exit::Input(format!(
             "{}: transition {i} (`{}`) does not fit a cluster of {} node(s), {} partitions, {} producers, {} consumers",
             shown(path),
@@ -412,7 +416,7 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
             shape.consumers
         )));
     }
-    let cfg = scenarios::script_config(&path.display().to_string(), seed, file.nodes);
+    let cfg = scenarios::script_config(&path.display().to_string(), seed, file.nodes, file.store);
     let mut sim = Sim::new(cfg);
     if trace {
         sim.set_trace_sink(sink(json));

@@ -27,7 +27,7 @@ struct FileScan {
     /// Bytes parsed into whole frames: a parse of a file that only grew resumes here.
     parsed: usize,
     /// Its batch frames in order: (partition, base offset, end offset, position).
-    batches: Vec<(u32, u64, u64, usize)>,
+    batches: Vec<(u32, u64, u64, usize, u64)>,
     /// The log indexes of all its frames, in order.
     indexes: Vec<u64>,
 }
@@ -90,6 +90,11 @@ impl DurableImage {
         self.entries.get(&index).map(|e| e.3)
     }
 
+    /// Whether the image holds entry `index` in the store only (trimmed, or from a snapshot).
+    pub fn in_store(&self, index: u64) -> bool {
+        self.entries.get(&index).is_some_and(|e| &*e.2 == IN_STORE)
+    }
+
     /// The batch holding `offset` of `partition`, if the image has one.
     pub fn batch_holding(&self, partition: u32, offset: u64) -> Option<&ImageFrame> {
         let (_, f) = self.batches.range(..=(partition, offset)).next_back()?;
@@ -110,6 +115,7 @@ impl DurableImage {
             }
         }
         image.load_from_store(store, 0);
+        image.rebuild_spans();
         image
     }
 
@@ -138,10 +144,37 @@ impl DurableImage {
             }
             out.files.push(file);
         }
+        let from = out.trimmed.iter().map(|t| t.0 - 1).min().unwrap_or(before);
+        if self.base() > before || !out.trimmed.is_empty() {
+            self.load_from_store(store, from.min(before));
+        }
         if self.base() > before {
-            self.load_from_store(store, before);
+            self.rebuild_spans();
         }
         out
+    }
+
+    /// The partitions' spans afresh: what the snapshot covers (the store's, wherever the image
+    /// holds it from), then each segment's frames after it (those it covers are dead in the WAL).
+    fn rebuild_spans(&mut self) {
+        let base = self.base();
+        self.spans.clear();
+        for f in self.batches.values() {
+            let file = if f.header.index <= base {
+                IN_STORE
+            } else {
+                &*f.file
+            };
+            let b = f.header.batch;
+            let end = b.base_offset + u64::from(b.count);
+            let span = self
+                .spans
+                .entry(b.partition)
+                .or_default()
+                .entry(file.to_string())
+                .or_insert((b.base_offset, end));
+            *span = (span.0.min(b.base_offset), span.1.max(end));
+        }
     }
 
     /// The last index the node's durable snapshot covers (0: none).
@@ -154,8 +187,10 @@ impl DurableImage {
         self.snapshot.as_ref()
     }
 
-    /// Entries the snapshot covers that the image never held (a snapshot installed from a
-    /// leader): read from the objects its manifest names, as the store holds them now.
+    /// Entries the snapshot covers that the image does not hold in a WAL segment (trimmed, or
+    /// never held: a snapshot installed from a leader), from `after + 1` on: read from the
+    /// objects its manifest names, as the store holds them now (as confirmed, and damaged, if
+    /// the harness flipped one).
     fn load_from_store(&mut self, store: &SimStore, after: u64) {
         let Some(snapshot) = &self.snapshot else {
             return;
@@ -172,18 +207,26 @@ impl DurableImage {
             .collect();
         let name: Rc<str> = Rc::from(IN_STORE);
         for d in descs {
-            let Some(data) = store.object(&d.key()) else {
-                continue;
-            };
-            let Ok(entries) = decode_object(data, &d) else {
-                continue;
+            // An object flipped in the store still holds what it was confirmed with, damaged,
+            // as a flipped frame in a WAL does.
+            let key = d.key();
+            let now = store.object(&key).and_then(|b| decode_object(b, &d).ok());
+            let (entries, intact) = match now {
+                Some(entries) => (entries, true),
+                None => match store
+                    .confirmed(&key)
+                    .and_then(|b| decode_object(b, &d).ok())
+                {
+                    Some(entries) => (entries, false),
+                    None => continue,
+                },
             };
             for (h, _) in entries.into_iter().filter(|(h, _)| h.index <= base) {
                 if self.entries.contains_key(&h.index) {
                     continue;
                 }
                 self.entries
-                    .insert(h.index, (h.term, EntryId::of(&h), name.clone(), true));
+                    .insert(h.index, (h.term, EntryId::of(&h), name.clone(), intact));
                 if h.kind == EntryKind::Batch {
                     let b = h.batch;
                     self.store_span(
@@ -195,7 +238,7 @@ impl DurableImage {
                         file: name.clone(),
                         pos: 0,
                         header: h,
-                        intact: true,
+                        intact,
                     };
                     self.batches.insert((b.partition, b.base_offset), frame);
                 }
@@ -215,52 +258,27 @@ impl DurableImage {
         *span = (span.0.min(start), span.1.max(end));
     }
 
-    /// Marks the entries `first..=last` damaged (an object of the store that holds them was
-    /// flipped), where the image holds them only in the store.
-    pub fn damage_in_store(&mut self, first: u64, last: u64) {
-        for (_, e) in self.entries.range_mut(first..=last) {
-            if &*e.2 == IN_STORE {
-                e.3 = false;
-            }
-        }
-        for f in self.batches.values_mut() {
-            if &*f.file == IN_STORE && (first..=last).contains(&f.header.index) {
-                f.intact = false;
-            }
-        }
-    }
-
-    /// A file was rewritten or removed: its frames are gone, except those the snapshot covers
-    /// (a trim), which move to the store.
+    /// A file was rewritten or removed: its frames are gone. Those the snapshot covers (a trim,
+    /// or a log a leader's snapshot replaced) are reported, and the replica's copy of those
+    /// indexes is the store's from now on (see [`DurableImage::load_from_store`]).
     fn forget_file(&mut self, file: &str, out: &mut Refreshed) {
         let Some(scan) = self.files.remove(file) else {
             return;
         };
         let base = self.base();
-        let store: Rc<str> = Rc::from(IN_STORE);
-        for (partition, base_offset, _, pos) in scan.batches {
+        for (partition, base_offset, _, pos, _) in scan.batches {
             let key = (partition, base_offset);
-            let Some(g) = self
+            if self
                 .batches
-                .get_mut(&key)
-                .filter(|g| &*g.file == file && g.pos == pos)
-            else {
-                out.displaced.push(key);
-                continue;
-            };
-            if g.header.index <= base {
-                g.file = store.clone();
-                let b = g.header.batch;
-                self.store_span(
-                    b.partition,
-                    b.base_offset,
-                    b.base_offset + u64::from(b.count),
-                );
-                continue;
-            }
-            if let Some(g) = self.batches.remove(&key) {
-                let b = g.header.batch;
-                out.removed.push((key, (b.producer, b.seq, b.count)));
+                .get(&key)
+                .is_some_and(|g| &*g.file == file && g.pos == pos)
+            {
+                if let Some(g) = self.batches.remove(&key) {
+                    let b = g.header.batch;
+                    if g.header.index > base {
+                        out.removed.push((key, (b.producer, b.seq, b.count)));
+                    }
+                }
             }
             out.displaced.push(key);
         }
@@ -268,14 +286,12 @@ impl DurableImage {
             spans.remove(file);
         }
         for index in scan.indexes {
-            let Some(e) = self.entries.get_mut(&index).filter(|e| &*e.2 == file) else {
-                continue;
-            };
-            if index <= base {
-                e.2 = store.clone();
-                out.trimmed.push((index, e.0, e.1));
-            } else {
-                self.entries.remove(&index);
+            if self.entries.get(&index).is_some_and(|e| &*e.2 == file) {
+                if let Some(e) = self.entries.remove(&index) {
+                    if index <= base {
+                        out.trimmed.push((index, e.0, e.1));
+                    }
+                }
             }
         }
     }
@@ -291,6 +307,7 @@ impl DurableImage {
         new_entries: &mut Vec<(u64, u64, EntryId)>,
         manifests: &mut Vec<(u64, ObjectDesc)>,
     ) {
+        let base = self.base();
         let scan = self.files.entry(file.to_string()).or_default();
         let (found, stopped) = frames_from(bytes, scan.parsed);
         let name: Rc<str> = Rc::from(file);
@@ -312,14 +329,18 @@ impl DurableImage {
             }
             let b = header.batch;
             let end = b.base_offset + u64::from(b.count);
-            scan.batches.push((b.partition, b.base_offset, end, pos));
-            let span = self
-                .spans
-                .entry(b.partition)
-                .or_default()
-                .entry(file.to_string())
-                .or_insert((b.base_offset, end));
-            span.1 = end;
+            scan.batches
+                .push((b.partition, b.base_offset, end, pos, header.index));
+            // A frame the snapshot covers is dead in the WAL (the store holds its entry).
+            if header.index > base {
+                let span = self
+                    .spans
+                    .entry(b.partition)
+                    .or_default()
+                    .entry(file.to_string())
+                    .or_insert((b.base_offset, end));
+                span.1 = end;
+            }
             let frame = ImageFrame {
                 file: name.clone(),
                 pos,
@@ -357,8 +378,8 @@ impl DurableImage {
                     .next_back()
                     .map_or(0, |(_, s)| s.1);
                 if let Some(scan) = self.files.get(file) {
-                    for &(partition, base, end, pos) in &scan.batches {
-                        if partition != p {
+                    for &(partition, base, end, pos, index) in &scan.batches {
+                        if partition != p || index <= self.base() {
                             continue;
                         }
                         if base != next {

@@ -15,12 +15,18 @@ type Decoded = Vec<(u64, u64, EntryId)>;
 /// `manifest` that the store confirmed, and the object's bytes decode, CRC-checked, to exactly
 /// that entry (an object the harness flipped since is excused from decoding: the fault, not the
 /// trim, damaged it).
+///
+/// A replica that installs a leader's snapshot drops its whole log when it does not match: an
+/// entry it drops that the object holds otherwise was a conflicting, uncommitted one. That is
+/// allowed unless `committed` (the committed log as the checks saw it) says the dropped entry
+/// was the committed one.
 pub fn check_trimmed(
     node: u32,
     trimmed: &[(u64, u64, EntryId)],
     manifest: &[ObjectDesc],
     commit: u64,
     store: &SimStore,
+    committed: &dyn Fn(u64) -> Option<(u64, EntryId)>,
 ) -> Result<(), Violation> {
     let mut decoded: Option<(String, Decoded)> = None;
     for &(index, term, id) in trimmed {
@@ -87,7 +93,8 @@ pub fn check_trimmed(
         let found = decoded
             .as_ref()
             .and_then(|(_, ids)| ids.iter().find(|e| e.0 == index).copied());
-        if found != Some((index, term, id)) {
+        let conflicting = found.is_some() && committed(index) != Some((term, id));
+        if found != Some((index, term, id)) && !conflicting {
             return Err(Violation::new(
                 Invariant::TrimmedInStore,
                 subject(),

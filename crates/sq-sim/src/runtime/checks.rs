@@ -176,8 +176,16 @@ impl Sim {
             .node
             .as_ref()
             .map_or(u64::MAX, |node| node.status().commit_index);
-        tiering::check_trimmed(n, &refreshed.trimmed, manifest, commit, &self.store)
-            .map_err(|v| self.fail(v, Some(n)))
+        let committed = |i: u64| self.check.raft.committed_entry(i);
+        tiering::check_trimmed(
+            n,
+            &refreshed.trimmed,
+            manifest,
+            commit,
+            &self.store,
+            &committed,
+        )
+        .map_err(|v| self.fail(v, Some(n)))
     }
 
     /// Invariant 1 for `batches` on `images` (the nodes with no harness-damaged headers).

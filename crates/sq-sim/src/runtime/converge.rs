@@ -42,6 +42,23 @@ impl Sim {
         {
             return Some(("one commit index, durable everywhere".into(), describe()));
         }
+        let manifests: Vec<_> = statuses
+            .iter()
+            .map(|(n, s)| (*n, s.tiered_upto, s.objects))
+            .collect();
+        if manifests
+            .windows(2)
+            .any(|w| (w[0].1, w[0].2) != (w[1].1, w[1].2))
+        {
+            return Some((
+                "one manifest: the same objects covering the same entries".into(),
+                manifests
+                    .iter()
+                    .map(|(n, upto, k)| format!("n{n}: {k} objects up to entry {upto}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
         for partition in 0..u32::from(self.cfg.shape.partitions) {
             let p = PartitionId(partition);
             let hws: Vec<_> = statuses
@@ -60,10 +77,15 @@ impl Sim {
                 .iter()
                 .map(|&(n, _)| self.check.images[n as usize].entry(index))
                 .collect();
-            // Intact too: a replica that holds a damaged copy has not been repaired.
-            let damaged = statuses
-                .iter()
-                .find(|&&(n, _)| self.check.images[n as usize].entry_intact(index) == Some(false));
+            // Intact too: a replica that holds a damaged copy has not been repaired. Below its
+            // snapshot a replica's copy is the store's (WAL bytes left there are never read): a
+            // flipped object is the store's only copy, lost, and excused at the flip.
+            let damaged = statuses.iter().find(|&&(n, _)| {
+                let image = &self.check.images[n as usize];
+                image.entry_intact(index) == Some(false)
+                    && !image.in_store(index)
+                    && index > image.base()
+            });
             if let Some(&(n, _)) = damaged {
                 return Some((
                     format!("an intact copy of committed entry {index} on every replica"),

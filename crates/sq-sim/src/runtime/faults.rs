@@ -218,6 +218,10 @@ impl Sim {
             NodeError::Meta(MetaError::Corrupt(_)) => {
                 damaged.iter().any(|(f, _)| f.starts_with("meta"))
             }
+            // The same for the snapshot's two copies.
+            NodeError::Snapshot(sq_storage::SnapshotError::Corrupt(_)) => {
+                damaged.iter().any(|(f, _)| f.starts_with("snapshot"))
+            }
             _ => false,
         };
         hit.then(|| e.to_string())

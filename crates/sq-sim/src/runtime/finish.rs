@@ -85,7 +85,10 @@ impl Sim {
     /// checks it against the reference model.
     pub fn finish(&mut self) -> Result<RunReport, Box<Failure>> {
         self.transition = None;
-        self.fault("heal: restart every node, free every disk, heal the network".into());
+        self.fault(
+            "heal: restart every node, free every disk, heal the network, restore the store".into(),
+        );
+        self.store.heal();
         for n in 0..self.nodes.len() as u32 {
             self.nodes[n as usize].disk.set_quota(None);
             self.restart(n)?;
@@ -109,6 +112,7 @@ impl Sim {
             }
             self.run_for(10 * Time::MILLI)?;
         }
+        self.drain_backlog(limit)?;
         self.check_images()?;
         self.stats.healed_at = Some(self.now);
         // A node that refused to start holds what it held out of reach: with one node, nothing
@@ -125,6 +129,35 @@ impl Sim {
         }
         self.converge()?;
         Ok(self.report())
+    }
+
+    /// With a store: once it is back, the backlog uploads and every WAL shrinks under the
+    /// budget (so that producers are served again) before `limit`.
+    fn drain_backlog(&mut self, limit: Time) -> Result<(), Box<Failure>> {
+        if self.cfg.store.is_none() {
+            return Ok(());
+        }
+        let budget = self.cfg.max_wal_bytes;
+        let over = |sim: &Sim| {
+            (0..sim.nodes.len() as u32)
+                .filter_map(|n| sim.node(n).map(|node| (n, node.status().wal_bytes)))
+                .find(|&(_, bytes)| bytes >= budget)
+        };
+        while let Some((n, bytes)) = over(self) {
+            if self.now >= limit {
+                return Err(self.fail(
+                    Violation::new(
+                        Invariant::Liveness,
+                        format!("n{n}'s WAL after the store came back"),
+                        format!("under its budget of {budget} bytes by {limit}"),
+                        format!("{bytes} bytes"),
+                    ),
+                    Some(n),
+                ));
+            }
+            self.run_for(10 * Time::MILLI)?;
+        }
+        Ok(())
     }
 
     fn report(&self) -> RunReport {

@@ -43,10 +43,11 @@ impl Sim {
     }
 
     /// Whether some majority of nodes is healthy and fully connected among itself, and the
-    /// network loses nothing: then the cluster must serve (a cluster of one: its node is up
-    /// with room).
+    /// network loses nothing, and the store (if there is one) answers every call: then the
+    /// cluster must serve (a cluster of one: its node is up with room). A fetch below the WAL
+    /// waits for the store, and a WAL that cannot shrink fills its budget.
     pub(super) fn majority_healthy(&self) -> bool {
-        if self.net.loss > 0 {
+        if self.net.loss > 0 || !self.store_healthy() {
             return false;
         }
         let nodes = self.nodes.len() as u32;
@@ -68,6 +69,14 @@ impl Sim {
                     .iter()
                     .all(|&a| chosen.iter().all(|&b| self.link_whole(a, b)))
         })
+    }
+
+    /// Whether the store is reachable and answers without errors (a run without one: yes).
+    fn store_healthy(&self) -> bool {
+        !self.store.outage
+            && self.store.faults.is_none_or(|f| {
+                f.server_error == 0 && f.throttle == 0 && f.timeout == 0 && f.lost_reply == 0
+            })
     }
 
     /// Whether the partition in force leaves node `n` no majority it can talk to both ways.

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::invariants::tiering;
-use sq_storage::{StoreOk, StoreOp};
+use sq_storage::tier::decode_object;
+use sq_storage::{ObjectDesc, StoreOk, StoreOp};
 
 impl Sim {
     /// Completes a call node `node` made; a delete is checked against every snapshot manifest.
@@ -38,5 +39,77 @@ impl Sim {
             return Ok(());
         }
         self.node_input(node, Input::Stored { token, result })
+    }
+
+    /// Applies a store fault transition.
+    pub(super) fn store_fault(&mut self, t: &Transition) {
+        if self.cfg.store.is_none() {
+            return self.fault(format!("{t}: this run has no store"));
+        }
+        match *t {
+            Transition::StoreOutage { .. } => {
+                self.store.outage = true;
+                self.fault("store outage: every call fails".into());
+            }
+            Transition::StoreRestore { .. } => {
+                self.store.outage = false;
+                self.fault("store restored".into());
+            }
+            Transition::StoreErrors { rate, .. } => {
+                if let Some(f) = self.store.faults.as_mut() {
+                    f.server_error = rate;
+                    f.throttle = rate;
+                    f.timeout = rate / 2;
+                }
+                self.fault(format!(
+                    "store errors: {rate}‰ server errors and throttling"
+                ));
+            }
+            Transition::StoreLostReply { .. } => {
+                self.store.lose_next_put = true;
+                self.fault("store: the next PUT lands but its caller sees a timeout".into());
+            }
+            Transition::StoreCorrupt { .. } => self.corrupt_store(),
+            _ => {}
+        }
+        self.disturbed();
+    }
+
+    /// Flips a bit of a stored object. The store holds the only copy of what replicas trimmed:
+    /// the records it held may read back as corrupt from now on (never as other data), so the
+    /// checks excuse them, as they do a node's only copy hit by a fault.
+    fn corrupt_store(&mut self) {
+        let Some((key, before)) = self.store.flip(&mut self.rng) else {
+            return self.fault("store corrupt: no object to flip".into());
+        };
+        self.stats.corruptions += 1;
+        let mut lost = Vec::new();
+        if let Some((first, last, term, crc)) = ObjectDesc::parse_key(&key) {
+            let desc = ObjectDesc {
+                first,
+                last,
+                term,
+                crc,
+                len: before.len() as u64,
+                spans: Vec::new(),
+            };
+            for (h, _) in decode_object(&before, &desc).unwrap_or_default() {
+                if h.kind == sq_core::EntryKind::Batch {
+                    let b = h.batch;
+                    lost.push((b.partition, b.base_offset, b.count));
+                }
+            }
+        }
+        for &(partition, base, count) in &lost {
+            self.check
+                .excused
+                .entry(partition)
+                .or_default()
+                .extend(base..base + u64::from(count));
+        }
+        self.fault(format!(
+            "store corrupt: a bit of {key} flipped ({} batches in it)",
+            lost.len()
+        ));
     }
 }

@@ -7,7 +7,7 @@ mod seeds;
 mod single_node;
 mod steps;
 
-pub use seeds::{parse_script_file, parse_seeds, script_shape, ScriptFile};
+pub use seeds::{parse_script_file, parse_seeds, script_shape, ScriptFile, STORE_LINE};
 
 use crate::failure::Failure;
 use crate::rng::{mix, SimRng};
@@ -41,9 +41,13 @@ pub type LeaderAfter<'a> = dyn FnMut(&[Transition]) -> Option<u8> + 'a;
 /// Keeps a seed's config as drawn.
 pub fn keep_config(_: &mut SimConfig) {}
 
-/// The config a saved script at `path` replays under, for run `seed` on `nodes` nodes.
-pub fn script_config(path: &str, seed: u64, nodes: u8) -> SimConfig {
+/// The config a saved script at `path` replays under, for run `seed` on `nodes` nodes, with an
+/// object store if `store`.
+pub fn script_config(path: &str, seed: u64, nodes: u8, store: bool) -> SimConfig {
     let mut cfg = SimConfig::new(script_shape(nodes), seed);
+    if store {
+        cfg = cfg.with_store();
+    }
     cfg.label = format!("script {path} · seed {seed}");
     cfg.replay =
         format!("cargo run --release -p sq-sim -- replay --script {path} --seed {seed} --trace");

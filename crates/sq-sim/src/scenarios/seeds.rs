@@ -27,6 +27,8 @@ pub struct ScriptFile {
     pub seed: Option<u64>,
     /// The cluster's size, from a `# nodes: N` line (1 or 3; 1 without one).
     pub nodes: u8,
+    /// Whether the cluster tiers to an object store, from a `# store: on` line.
+    pub store: bool,
     /// The transitions.
     pub transitions: Vec<Transition>,
 }
@@ -51,8 +53,13 @@ pub fn script_shape(nodes: u8) -> ClusterShape {
 pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
     let mut seed: Option<(u64, usize)> = None;
     let mut nodes = None;
+    let mut store = false;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
+        if line.trim() == STORE_LINE {
+            store = true;
+            continue;
+        }
         if let Some(n) = nodes_line(line) {
             let n = n.map_err(|()| ParseError {
                 line: line_no,
@@ -94,9 +101,13 @@ pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
     Ok(ScriptFile {
         seed: seed.map(|(value, _)| value),
         nodes: nodes.unwrap_or(1),
+        store,
         transitions: parse_script(text)?,
     })
 }
+
+/// The line that says a script's cluster has an object store.
+pub const STORE_LINE: &str = "# store: on";
 
 /// Whether `line` is a nodes line (`# nodes: 3`): `None` if not, `Some(Err(()))` if it looks
 /// like one but does not say 1 or 3.
