@@ -171,6 +171,10 @@ mod tests {
             last_index: 0,
             synced_index: 0,
             repairing: false,
+            tiered_upto: 0,
+            wal_start: 1,
+            objects: 0,
+            wal_bytes: 0,
         };
         (n as u8, s)
     }
