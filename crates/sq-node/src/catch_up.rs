@@ -77,6 +77,8 @@ impl Node {
         self.base.snapshot.version = stored.version;
         match result {
             Ok(()) => {}
+            // Durable once: a restart would install it, so this process does too.
+            Err(e) if e.is_durable() => {}
             // No room: install nothing; the leader sends it again.
             Err(SnapshotError::Disk(DiskError::NoSpace { .. })) => return,
             Err(e) => return self.fail(format!("storing a snapshot failed: {e}"), out),

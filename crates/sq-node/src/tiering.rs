@@ -407,6 +407,8 @@ impl Node {
         self.base.snapshot.version = snapshot.version;
         match stored {
             Ok(()) => {}
+            // Durable once: the trim goes on (a restart would find the snapshot).
+            Err(e) if e.is_durable() => {}
             // No room for the snapshot: keep the WAL as it is, and try at the next input.
             Err(SnapshotError::Disk(DiskError::NoSpace { .. })) => return,
             Err(e) => return self.fail(format!("storing a snapshot failed: {e}"), out),

@@ -147,13 +147,23 @@ impl SimConfig {
         }
     }
 
-    /// Attaches an object store with faults drawn for this seed (tiering on), and a WAL budget
-    /// drawn small enough that a store outage reaches it in a typical run.
+    /// Attaches an object store with its latency drawn for this seed (tiering on), and a WAL
+    /// budget drawn small enough that a store outage reaches it in a typical run: a few
+    /// segments above what a replica keeps once its backlog is uploaded.
     pub fn with_store(mut self) -> SimConfig {
         let mut rng = SimRng::new(mix(self.seed, 0x5703e));
         self.store = Some(StoreFaults::draw(&mut rng));
-        self.max_wal_bytes = self.segment_bytes * rng.between(6, 24);
+        self.max_wal_bytes = self.settled_wal_bound() + self.segment_bytes * rng.between(2, 16);
         self
+    }
+
+    /// The most a replica's WAL holds once the store took its backlog: the open segment and
+    /// the sealed ones not yet uploaded or trimmed (a manifest entry commits a round trip after
+    /// its PUT; a follower's segments straddle the leader's), each at most a segment and a
+    /// frame, and one window of appends (a segment is sealed only once all of it is durable, so
+    /// a follower's open segment takes a whole window of entries appended between two syncs).
+    pub fn settled_wal_bound(&self) -> u64 {
+        4 * (self.segment_bytes + 1024) + self.max_inflight_bytes as u64
     }
 
     /// How long a healthy, undisturbed cluster may take to answer an operation: see
@@ -232,6 +242,19 @@ pub struct RunStats {
     pub catch_ups: Vec<(u32, u64, u64)>,
     /// Nodes a partition cut off from every majority: (node, from, until) in ns.
     pub isolations: Vec<(u32, u64, u64)>,
+    /// Log entries replicas trimmed from their WALs (each replica counted).
+    pub trimmed_entries: u64,
+    /// Snapshots leaders sent to followers that lacked what they had trimmed.
+    pub snapshots_sent: u64,
+    /// The largest WAL any node held, bytes.
+    pub wal_peak: u64,
+    /// After each transition: (time ns, the largest WAL of any running node, bytes).
+    pub wal_samples: Vec<(u64, u64)>,
+    /// Store outages: (from, until) in ns; `until` is the end of the run for one never
+    /// restored by a transition.
+    pub store_outages: Vec<(u64, u64)>,
+    /// What the object store did.
+    pub store: crate::store::StoreStats,
 }
 
 /// The outcome of a run that kept every invariant.
@@ -595,12 +618,23 @@ impl Sim {
             | Transition::StoreCorrupt { .. } => self.store_fault(t),
         }
         self.update_isolation();
+        self.sample_wal();
         self.check_watermarks()?;
         self.refresh_images()?;
         for n in 0..self.nodes.len() as u32 {
             self.check_raft(n)?;
         }
         self.check_liveness()
+    }
+
+    /// Records the largest WAL of any running node now.
+    fn sample_wal(&mut self) {
+        let largest = (0..self.nodes.len() as u32)
+            .filter_map(|n| self.node(n).map(|node| node.status().wal_bytes))
+            .max()
+            .unwrap_or(0);
+        self.stats.wal_peak = self.stats.wal_peak.max(largest);
+        self.stats.wal_samples.push((self.now.nanos(), largest));
     }
 
     /// With an odd `seed`, lets time run (at most 5 ms) until node `n` has a sync in flight,

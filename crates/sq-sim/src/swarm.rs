@@ -4,6 +4,7 @@
 //! same vocabulary and keeps the same preconditions as the model-based test.
 
 use crate::rng::{mix, SimRng};
+use crate::runtime::SimConfig;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sq_model::{ClusterModel, ClusterShape, Transition};
@@ -35,17 +36,25 @@ pub struct Mix {
     pub clogs: bool,
     /// Process pauses. Off for a single node.
     pub pauses: bool,
+    /// Whether the cluster tiers to an object store at all.
+    pub store: bool,
+    /// Store outages, error rates, lost PUT replies and flipped objects (with a store).
+    pub store_faults: bool,
 }
 
 impl Mix {
     /// The mix for `seed` on `shape`: each family on with probability 2/3 (misdirected writes:
-    /// 1/3); the families that need more than one node are off for a single node.
+    /// 1/3); the families that need more than one node (and the store) are off for a single
+    /// node.
     pub fn for_shape(seed: u64, shape: ClusterShape) -> Mix {
         let mut mix = Mix::for_seed(seed);
         let cluster = shape.nodes > 1;
         mix.partitions &= cluster;
         mix.clogs &= cluster;
         mix.pauses &= cluster;
+        // A node alone keeps a damaged entry as a hole it cannot upload, so it cannot tier past
+        // it: tiering is searched on clusters, whose replicas repair damage from each other.
+        mix.store &= cluster;
         mix
     }
 
@@ -70,7 +79,31 @@ impl Mix {
             partitions: on(),
             clogs: on(),
             pauses: on(),
+            // Drawn last, likewise: a store for two thirds of the seeds, and its faults for two
+            // thirds of those.
+            store: on(),
+            store_faults: on(),
         }
+    }
+
+    /// The run's config: `SimConfig::new`, with an object store if the mix has one.
+    pub fn config(&self, shape: ClusterShape, seed: u64) -> SimConfig {
+        let cfg = SimConfig::new(shape, seed);
+        if self.store {
+            cfg.with_store()
+        } else {
+            cfg
+        }
+    }
+
+    /// The header lines of a saved script of this mix: its seed, nodes, store, and the mix.
+    pub fn script_header(&self, seed: u64, nodes: u8) -> String {
+        let store = if self.store {
+            format!("{}\n", crate::scenarios::STORE_LINE)
+        } else {
+            String::new()
+        };
+        format!("# seed: {seed}\n# nodes: {nodes}\n{store}# {self:?}\n")
     }
 
     fn allows(&self, t: &Transition) -> bool {
@@ -88,6 +121,11 @@ impl Mix {
             Transition::Clog { .. } => self.clogs,
             Transition::HealNet { .. } => self.partitions || self.clogs,
             Transition::Pause { .. } => self.pauses,
+            Transition::StoreOutage { .. }
+            | Transition::StoreRestore { .. }
+            | Transition::StoreErrors { .. }
+            | Transition::StoreLostReply { .. }
+            | Transition::StoreCorrupt { .. } => self.store && self.store_faults,
             _ => true,
         }
     }
@@ -104,6 +142,9 @@ pub fn script(seed: u64, shape: ClusterShape, len: usize) -> (Mix, Vec<Transitio
     );
     // A swarm run reports a node that refuses to start after injected damage as a typed outcome.
     let mut state = ClusterModel::new(shape, seed).with_refusals();
+    if swarm.store {
+        state = state.with_store();
+    }
     // `len` may come from a command line: reserve a bounded amount, let the vector grow.
     let mut out = Vec::with_capacity(len.min(1024));
     // Draws that a switched-off family rejects are retried; the bound only guards the loop.
@@ -153,6 +194,26 @@ mod tests {
             };
             assert_eq!(old(one), old(three));
         }
+    }
+
+    #[test]
+    fn a_swarm_tiers_and_breaks_the_store_for_some_seeds() {
+        let mixes: Vec<Mix> = (0..40).map(|seed| Mix::for_shape(seed, THREE)).collect();
+        assert!(mixes.iter().any(|m| m.store) && mixes.iter().any(|m| !m.store));
+        let scripts: Vec<Transition> = (0..40)
+            .filter(|&seed| Mix::for_shape(seed, THREE).store)
+            .flat_map(|seed| script(seed, THREE, 200).1)
+            .collect();
+        assert!(scripts
+            .iter()
+            .any(|t| matches!(t, Transition::StoreOutage { .. })));
+        let without: Vec<Transition> = (0..40)
+            .filter(|&seed| !Mix::for_shape(seed, THREE).store)
+            .flat_map(|seed| script(seed, THREE, 200).1)
+            .collect();
+        assert!(!without
+            .iter()
+            .any(|t| matches!(t, Transition::StoreOutage { .. })));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use sq_model::ClusterShape;
 use sq_sim::ddmin::minimize;
 use sq_sim::swarm::script;
-use sq_sim::{Sim, SimConfig};
+use sq_sim::Sim;
 
 /// Runs `default_seeds` swarm seeds (or `SQ_SWARM_SEEDS`) of 200 transitions on `shape`,
 /// from `start`, panicking with the smallest failing script.
@@ -18,7 +18,7 @@ fn swarm(shape: ClusterShape, start: u64, default_seeds: u64) {
     for seed in start..start + seeds {
         let (mix, transitions) = script(seed, shape, 200);
         let config = || {
-            let mut cfg = SimConfig::new(shape, seed);
+            let mut cfg = mix.config(shape, seed);
             cfg.label = format!("swarm test · seed {seed} · {mix:?}");
             cfg.keep_history = false;
             cfg
@@ -27,12 +27,11 @@ fn swarm(shape: ClusterShape, start: u64, default_seeds: u64) {
             let smallest = minimize(&config, &transitions, f.violation.invariant);
             let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
             panic!(
-                "\n{f}\nminimal failing case ({} transitions, ddmin from {}; save it with \
-                 `# seed: {seed}` and `# nodes: {}` lines and replay it with `sq-sim replay \
-                 --script FILE`):\n{}",
+                "\n{f}\nminimal failing case ({} transitions, ddmin from {}; save it under these \
+                 header lines and replay it with `sq-sim replay --script FILE`):\n{}{}",
                 smallest.len(),
                 transitions.len(),
-                shape.nodes,
+                mix.script_header(seed, shape.nodes),
                 smallest
                     .iter()
                     .map(|t| format!("  {t}\n"))

@@ -41,6 +41,17 @@ pub enum SnapshotError {
     /// Every copy exists but fails its checks.
     #[error("snapshot is corrupt ({0})")]
     Corrupt(String),
+    /// The first copy is stored (the snapshot is durable: a restart loads it), the second
+    /// failed and still holds the previous version.
+    #[error("snapshot stored once; its second copy failed: {0}")]
+    SecondCopy(DiskError),
+}
+
+impl SnapshotError {
+    /// Whether the snapshot was stored durably nonetheless (a restart loads it).
+    pub fn is_durable(&self) -> bool {
+        matches!(self, SnapshotError::SecondCopy(_))
+    }
 }
 
 impl Snapshot {
@@ -150,17 +161,26 @@ impl Snapshot {
     }
 
     /// Stores the snapshot as a new version, each copy atomically (temp file, sync, rename).
+    /// Once the first copy is stored the snapshot is durable: a failure of the second is
+    /// [`SnapshotError::SecondCopy`], and the caller must act as if it had succeeded.
     pub fn store(&mut self, disk: &mut dyn Disk) -> Result<(), SnapshotError> {
         self.version += 1;
         let bytes = self.encode();
-        for name in SNAPSHOT_COPIES {
-            match disk.delete(SNAPSHOT_TMP) {
-                Ok(()) | Err(DiskError::NotFound { .. }) => {}
+        for (k, name) in SNAPSHOT_COPIES.into_iter().enumerate() {
+            let write = |disk: &mut dyn Disk| -> Result<(), DiskError> {
+                match disk.delete(SNAPSHOT_TMP) {
+                    Ok(()) | Err(DiskError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                disk.append(SNAPSHOT_TMP, &bytes)?;
+                disk.sync(SNAPSHOT_TMP)?;
+                disk.rename(SNAPSHOT_TMP, name)
+            };
+            match write(disk) {
+                Ok(()) => {}
+                Err(e) if k > 0 => return Err(SnapshotError::SecondCopy(e)),
                 Err(e) => return Err(e.into()),
             }
-            disk.append(SNAPSHOT_TMP, &bytes)?;
-            disk.sync(SNAPSHOT_TMP)?;
-            disk.rename(SNAPSHOT_TMP, name)?;
         }
         Ok(())
     }

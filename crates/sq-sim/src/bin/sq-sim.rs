@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use sq_sim::scenarios::{self, Scenario};
 use sq_sim::text::{self, escaped, push_escaped, ECHO};
 use sq_sim::trace::{TraceEvent, TraceSink};
-use sq_sim::{bench, Failure, RunReport, Sim, SimConfig};
+use sq_sim::{bench, Failure, RunReport, Sim};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -471,7 +471,7 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64, nodes: u8) -> Res
         let (mix, script) = sq_sim::swarm::script(seed, shape, length);
         let path = format!("swarm-{seed}.script");
         let config = || {
-            let mut cfg = SimConfig::new(shape, seed);
+            let mut cfg = mix.config(shape, seed);
             cfg.label = format!("swarm · seed {seed} · {mix:?}");
             cfg.keep_history = false;
             cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
@@ -499,10 +499,9 @@ fn swarm(seeds: u64, start: u64, length: usize, progress: u64, nodes: u8) -> Res
                     smallest.len()
                 );
                 let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
-                let text: String =
-                    std::iter::once(format!("# seed: {seed}\n# nodes: {nodes}\n# {mix:?}\n"))
-                        .chain(smallest.iter().map(|t| format!("{t}\n")))
-                        .collect();
+                let text: String = std::iter::once(mix.script_header(seed, nodes))
+                    .chain(smallest.iter().map(|t| format!("{t}\n")))
+                    .collect();
                 // The violation is the news: a script that cannot be saved (a read-only
                 // directory, a full disk) must not turn exit 1 and its diagnostic into exit 2.
                 if let Err(e) = std::fs::write(&path, text) {

@@ -162,7 +162,8 @@ impl Sim {
 
     /// Invariant 6 for what node `n` trimmed, and the store's confirmation of every manifest
     /// entry that became durable on it.
-    fn check_tiering(&self, n: u32, refreshed: &Refreshed) -> Result<(), Box<Failure>> {
+    fn check_tiering(&mut self, n: u32, refreshed: &Refreshed) -> Result<(), Box<Failure>> {
+        self.stats.trimmed_entries += refreshed.trimmed.len() as u64;
         for (index, desc) in &refreshed.manifests {
             tiering::check_manifest_confirmed(n, *index, desc, &self.store)
                 .map_err(|v| self.fail(v, Some(n)))?;

@@ -243,6 +243,9 @@ impl Sim {
                     );
                 }
                 Output::Send { to, msg } => {
+                    if matches!(msg, PeerMsg::Snapshot(_)) {
+                        self.stats.snapshots_sent += 1;
+                    }
                     if result.is_ok() {
                         result = self.check_peer_send(n, to.0, &msg);
                     }

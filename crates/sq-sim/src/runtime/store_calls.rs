@@ -17,6 +17,7 @@ impl Sim {
         fate: CallFate,
     ) -> Result<(), Box<Failure>> {
         let result = self.store.complete(&op, fate);
+        self.stats.store = self.store.stats.clone();
         let outcome = match &result {
             Ok(StoreOk::Got(b)) => format!("ok ({} bytes)", b.len()),
             Ok(StoreOk::Listed(l)) => format!("ok ({} objects)", l.len()),
@@ -48,10 +49,16 @@ impl Sim {
         }
         match *t {
             Transition::StoreOutage { .. } => {
+                if !self.store.outage {
+                    self.stats.store_outages.push((self.now.nanos(), 0));
+                }
                 self.store.outage = true;
                 self.fault("store outage: every call fails".into());
             }
             Transition::StoreRestore { .. } => {
+                if let Some(o) = self.stats.store_outages.last_mut().filter(|o| o.1 == 0) {
+                    o.1 = self.now.nanos();
+                }
                 self.store.outage = false;
                 self.fault("store restored".into());
             }

@@ -1,5 +1,5 @@
-//! S10 and S12: a burst on a lossy network, and a node away while the cluster moves on. (S09
-//! and S11 come with consumer groups and tiering.)
+//! S10 and S12: a burst on a lossy network, and a node away while the cluster moves on and
+//! trims (it rejoins by snapshot). (S09 comes with consumer groups; S11 is in `tiered.rs`.)
 
 use super::steps::{drain, run, seed};
 use super::{LeaderAfter, Scenario};
@@ -160,6 +160,15 @@ fn s12_check(sim: &Sim) -> Result<(), String> {
         .iter()
         .find(|c| c.1 > 0)
         .ok_or("the node that was away never caught up")?;
+    // In full: the cluster trimmed while the node was away, so it rejoined by snapshot.
+    if sim.stats().trimmed_entries == 0 || sim.stats().snapshots_sent == 0 {
+        return Err(format!(
+            "the cluster trimmed {} entries and sent {} snapshots: the node did not rejoin by \
+             snapshot",
+            sim.stats().trimmed_entries,
+            sim.stats().snapshots_sent
+        ));
+    }
     let bound = sim.catch_up_bound(entries);
     if took > bound {
         return Err(format!(
@@ -184,7 +193,7 @@ pub(super) static SCENARIOS: [Scenario; 2] = [
     },
     Scenario {
         id: "S12",
-        title: "3 nodes, one away while 10 000 records commit: it rejoins and catches up",
+        title: "3 nodes + store, one away while 10 000 records commit and the WAL is trimmed: it rejoins by snapshot",
         shape: REJOIN,
         configure: big_batches_tiered,
         script: s12_script,

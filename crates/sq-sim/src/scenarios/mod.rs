@@ -6,8 +6,10 @@ mod multi_node;
 mod seeds;
 mod single_node;
 mod steps;
+mod tiered;
 
 pub use seeds::{parse_script_file, parse_seeds, script_shape, ScriptFile, STORE_LINE};
+pub use tiered::s11_reads_per_second;
 
 use crate::failure::Failure;
 use crate::rng::{mix, SimRng};
@@ -56,11 +58,14 @@ pub fn script_config(path: &str, seed: u64, nodes: u8, store: bool) -> SimConfig
 
 /// Every scenario built so far, in order.
 pub fn all() -> Vec<&'static Scenario> {
-    single_node::SCENARIOS
+    let mut all: Vec<&'static Scenario> = single_node::SCENARIOS
         .iter()
         .chain(multi_node::SCENARIOS.iter())
+        .chain(tiered::SCENARIOS.iter())
         .chain(failures::SCENARIOS.iter())
-        .collect()
+        .collect();
+    all.sort_by_key(|s| s.id);
+    all
 }
 
 /// The scenario `id` (case-insensitive).

@@ -1,4 +1,5 @@
-//! S10, S12: a burst on a lossy network; a node away while the cluster moves on.
+//! S10–S12: a burst on a lossy network; a slow consumer behind a trimmed WAL; a node away while
+//! the cluster moves on and trims.
 
 use super::run_pinned;
 
@@ -9,8 +10,15 @@ fn s10_burst_on_a_lossy_network() {
     run_pinned("S10");
 }
 
-/// S12: a node away while at least 10 000 records commit; it rejoins and catches up within a
-/// bound from its peers' WALs.
+/// S11: a consumer far behind a trimmed WAL: its fetches are served from the store, contiguous
+/// and CRC-checked, and it catches up with the head.
+#[test]
+fn s11_slow_consumer_reads_from_the_store() {
+    run_pinned("S11");
+}
+
+/// S12: a node away while at least 10 000 records commit and the cluster trims its WALs; it
+/// rejoins by snapshot, the store and the WAL, and catches up within a bound.
 #[test]
 fn s12_node_rejoins_after_a_long_absence() {
     run_pinned("S12");

@@ -1,4 +1,4 @@
-//! S05–S07: three nodes.
+//! S05–S08: three nodes (S08 with an object store).
 
 use super::run_pinned;
 
@@ -33,4 +33,12 @@ fn s06_one_node_crashes() {
 #[test]
 fn s07_partition_two_plus_one() {
     run_pinned("S07");
+}
+
+/// S08: a store outage: produce goes on, the WAL grows and nothing is lost; with a small budget
+/// producers get a definite StorageFull; after the restore the backlog uploads and the WAL
+/// shrinks below a bound.
+#[test]
+fn s08_store_outage() {
+    run_pinned("S08");
 }
