@@ -65,6 +65,9 @@ pub enum Invariant {
     ManifestAfterConfirm,
     /// An object a manifest names is never deleted from the store.
     ManifestObjectKept,
+    /// A manifest's objects hold each entry once: contiguous from index 1, none overlapping,
+    /// so no range is served from two objects.
+    ManifestChain,
 }
 
 impl Invariant {
@@ -113,6 +116,7 @@ impl Invariant {
                 "a manifest entry names only an object the store confirmed"
             }
             Invariant::ManifestObjectKept => "an object a manifest names is never deleted",
+            Invariant::ManifestChain => "a manifest's objects hold each entry once, in order",
         }
     }
 }

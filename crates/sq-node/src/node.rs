@@ -287,14 +287,20 @@ impl Node {
             }
         };
         // A crash between storing a snapshot and dropping the log it replaces leaves a log that
-        // ends before the snapshot, or disagrees with it at its last entry: drop it now.
+        // ends before the snapshot, or disagrees with it at its last entry: drop it now. A crash
+        // in the middle of a trim leaves segments the snapshot covers: trim them now (only once
+        // the log is known to agree with the snapshot: the entry at its last index says so).
         let (mut wal, recovery) = (wal, recovery);
-        let behind = wal.last_index() < after;
-        let conflicts = wal
-            .header(after)
-            .is_some_and(|h| h.term != base.snapshot.last_term);
-        if after > 0 && (behind || conflicts) {
-            wal.reset(disk, after + 1)?;
+        if after > 0 {
+            let behind = wal.last_index() < after;
+            let conflicts = wal
+                .header(after)
+                .is_some_and(|h| h.term != base.snapshot.last_term);
+            if behind || conflicts {
+                wal.reset(disk, after + 1)?;
+            } else {
+                wal.trim_to(disk, after)?;
+            }
         }
         // Only a first boot writes a term, so a node whose disk is full still restarts (and
         // answers StorageFull until space returns).

@@ -165,8 +165,9 @@ impl Wal {
 
     /// Opens the WAL of a replica whose snapshot covers every entry up to `base`: the log
     /// continues from `base + 1`. Segments wholly at or below `base` (a trim that a crash cut
-    /// short) are deleted, the first first; an empty log starts at `base + 1`; a first segment
-    /// that starts after `base + 1` is a hole, handled as `on_damage` says.
+    /// short) are kept: the caller checks the log against the snapshot before it trims them
+    /// ([`Wal::trim_to`]) or drops the log ([`Wal::reset`]). An empty log starts at `base + 1`;
+    /// a first segment that starts after `base + 1` is a hole, handled as `on_damage` says.
     pub fn open_after(
         disk: &mut dyn Disk,
         config: WalConfig,
@@ -179,11 +180,6 @@ impl Wal {
             .filter_map(|n| parse_segment_name(&n).map(|i| (i, n)))
             .collect();
         names.sort();
-        // A segment is wholly covered when the next one starts at or below base + 1.
-        while names.len() > 1 && names[1].0 <= base.saturating_add(1) {
-            disk.delete(&names[0].1)?;
-            names.remove(0);
-        }
         let first_index = match names.first() {
             Some((i, _)) if *i <= base.saturating_add(1) => *i,
             _ => base + 1,

@@ -48,6 +48,8 @@ pub struct DurableImage {
     /// The node's durable snapshot: entries up to its last index live in the store (the image
     /// keeps the ones it saw in the WAL, and loads the others from the store).
     snapshot: Option<Snapshot>,
+    /// Whether the last refresh read a new snapshot.
+    snapshot_changed: bool,
 }
 
 /// Where the image keeps entries that left the WAL for the store.
@@ -148,23 +150,21 @@ impl DurableImage {
         if self.base() > before || !out.trimmed.is_empty() {
             self.load_from_store(store, from.min(before));
         }
-        if self.base() > before {
-            self.rebuild_spans();
-        }
         out
     }
 
-    /// The partitions' spans afresh: what the snapshot covers (the store's, wherever the image
-    /// holds it from), then each segment's frames after it (those it covers are dead in the WAL).
+    /// The partitions' spans afresh: what the snapshot covers (the store's frames), then each
+    /// segment's frames after it (those it covers are dead in the WAL, and may even be of a log
+    /// the snapshot replaced).
     fn rebuild_spans(&mut self) {
         let base = self.base();
         self.spans.clear();
         for f in self.batches.values() {
-            let file = if f.header.index <= base {
-                IN_STORE
-            } else {
-                &*f.file
-            };
+            let in_store = &*f.file == IN_STORE;
+            if f.header.index <= base && !in_store {
+                continue;
+            }
+            let file = if in_store { IN_STORE } else { &*f.file };
             let b = f.header.batch;
             let end = b.base_offset + u64::from(b.count);
             let span = self
@@ -187,6 +187,11 @@ impl DurableImage {
         self.snapshot.as_ref()
     }
 
+    /// Whether the last refresh read a new snapshot.
+    pub fn snapshot_changed(&self) -> bool {
+        self.snapshot_changed
+    }
+
     /// Entries the snapshot covers that the image does not hold in a WAL segment (trimmed, or
     /// never held: a snapshot installed from a leader), from `after + 1` on: read from the
     /// objects its manifest names, as the store holds them now (as confirmed, and damaged, if
@@ -196,13 +201,10 @@ impl DurableImage {
             return;
         };
         let base = snapshot.last_index;
-        let missing = |entries: &BTreeMap<u64, _>, d: &ObjectDesc| {
-            (d.first.max(after + 1)..=d.last.min(base)).any(|i| !entries.contains_key(&i))
-        };
         let from = snapshot.manifest.partition_point(|d| d.last <= after);
         let descs: Vec<ObjectDesc> = snapshot.manifest[from..]
             .iter()
-            .filter(|d| d.first <= base && missing(&self.entries, d))
+            .filter(|d| d.first <= base)
             .cloned()
             .collect();
         let name: Rc<str> = Rc::from(IN_STORE);
@@ -221,19 +223,23 @@ impl DurableImage {
                     None => continue,
                 },
             };
-            for (h, _) in entries.into_iter().filter(|(h, _)| h.index <= base) {
-                if self.entries.contains_key(&h.index) {
-                    continue;
+            for (h, _) in entries
+                .into_iter()
+                .filter(|(h, _)| h.index > after && h.index <= base)
+            {
+                let id = EntryId::of(&h);
+                // A dead WAL copy that differs (a log a crash kept past the snapshot that
+                // replaces it) stays until the file goes, and is checked then.
+                if self
+                    .entries
+                    .get(&h.index)
+                    .is_none_or(|e| (e.0, e.1) == (h.term, id))
+                {
+                    self.entries
+                        .insert(h.index, (h.term, id, name.clone(), intact));
                 }
-                self.entries
-                    .insert(h.index, (h.term, EntryId::of(&h), name.clone(), intact));
                 if h.kind == EntryKind::Batch {
                     let b = h.batch;
-                    self.store_span(
-                        b.partition,
-                        b.base_offset,
-                        b.base_offset + u64::from(b.count),
-                    );
                     let frame = ImageFrame {
                         file: name.clone(),
                         pos: 0,
@@ -244,18 +250,7 @@ impl DurableImage {
                 }
             }
         }
-    }
-
-    /// Widens the span of `partition` that the store holds (it sorts before every segment
-    /// file, as its entries come before theirs).
-    fn store_span(&mut self, partition: u32, start: u64, end: u64) {
-        let span = self
-            .spans
-            .entry(partition)
-            .or_default()
-            .entry(IN_STORE.to_string())
-            .or_insert((start, end));
-        *span = (span.0.min(start), span.1.max(end));
+        self.rebuild_spans();
     }
 
     /// A file was rewritten or removed: its frames are gone. Those the snapshot covers (a trim,

@@ -150,3 +150,21 @@ pub fn check_delete<'a>(
     }
     Ok(())
 }
+
+/// A manifest (node `node`'s snapshot's) holds each entry in one object: its objects follow
+/// each other from index 1 without a gap or an overlap.
+pub fn check_manifest_chain(node: u32, manifest: &[ObjectDesc]) -> Result<(), Violation> {
+    let mut next = 1;
+    for d in manifest {
+        if d.first != next || d.last < d.first {
+            return Err(Violation::new(
+                Invariant::ManifestChain,
+                format!("n{node}'s manifest ({} objects)", manifest.len()),
+                format!("an object starting at entry {next}"),
+                format!("{} holds entries {}..={}", d.key(), d.first, d.last),
+            ));
+        }
+        next = d.last + 1;
+    }
+    Ok(())
+}

@@ -168,10 +168,14 @@ impl Sim {
             tiering::check_manifest_confirmed(n, *index, desc, &self.store)
                 .map_err(|v| self.fail(v, Some(n)))?;
         }
+        let image = &self.check.images[n as usize];
+        if let Some(snapshot) = image.snapshot().filter(|_| image.snapshot_changed()) {
+            tiering::check_manifest_chain(n, &snapshot.manifest)
+                .map_err(|v| self.fail(v, Some(n)))?;
+        }
         if refreshed.trimmed.is_empty() {
             return Ok(());
         }
-        let image = &self.check.images[n as usize];
         let manifest = image.snapshot().map_or(&[][..], |s| &s.manifest[..]);
         let commit = self.nodes[n as usize]
             .node
