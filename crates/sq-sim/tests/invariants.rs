@@ -928,7 +928,15 @@ fn a_trimmed_entry_the_object_holds_otherwise_fires_invariant_6() {
     trimmed[2].2.payload_crc ^= 1;
     let committed_copy = (trimmed[2].1, trimmed[2].2);
     let committed = move |i: u64| (i == 3).then_some(committed_copy);
-    let err = check_trimmed(1, &trimmed, &[desc.clone()], 3, &store, &committed).unwrap_err();
+    let err = check_trimmed(
+        1,
+        &trimmed,
+        std::slice::from_ref(&desc),
+        3,
+        &store,
+        &committed,
+    )
+    .unwrap_err();
     assert_eq!(err.invariant, Invariant::TrimmedInStore);
     assert_eq!(err.expected, format!("{} holds the same entry", desc.key()));
     // A conflicting entry nobody committed may be dropped for the object's.
@@ -949,7 +957,8 @@ fn a_trim_below_an_object_that_does_not_decode_fires_invariant_6() {
     bytes[40] ^= 0x10;
     let _ = store.put(&desc.key(), Bytes::from(bytes));
     let none = |_: u64| None;
-    let err = check_trimmed(1, &trimmed, &[desc.clone()], 3, &store, &none).unwrap_err();
+    let err =
+        check_trimmed(1, &trimmed, std::slice::from_ref(&desc), 3, &store, &none).unwrap_err();
     assert_eq!(err.invariant, Invariant::TrimmedInStore);
     assert_eq!(err.expected, format!("{} decodes, CRC-checked", desc.key()));
 }
@@ -988,7 +997,7 @@ fn deleting_an_object_a_manifest_names_fires() {
 fn a_manifest_with_overlapping_objects_fires() {
     use sq_sim::invariants::tiering::check_manifest_chain;
     let (_, desc, _) = store_with_object(true);
-    assert_eq!(check_manifest_chain(0, &[desc.clone()]), Ok(()));
+    assert_eq!(check_manifest_chain(0, std::slice::from_ref(&desc)), Ok(()));
     // A second object of the same range under another key (another leader's upload).
     let again = sq_storage::ObjectDesc {
         term: 3,
