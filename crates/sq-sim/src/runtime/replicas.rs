@@ -91,10 +91,13 @@ impl Sim {
                 // A new leader: what it holds where the last earlier commit lies, from the log
                 // it wrote (its page cache: what it will send), read once per term.
                 if let Some((index, _, _)) = self.check.raft.must_hold(status.term) {
-                    let held = crate::invariants::image::written_entry(
-                        &self.nodes[n as usize].disk,
-                        index,
-                    );
+                    // Below its snapshot, what it holds is in the store (its image has it).
+                    let image = &self.check.images[n as usize];
+                    let held = if index <= image.base() {
+                        image.entry(index)
+                    } else {
+                        crate::invariants::image::written_entry(&self.nodes[n as usize].disk, index)
+                    };
                     self.check
                         .raft
                         .leader_holds(n, status.term, held)
