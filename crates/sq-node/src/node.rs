@@ -63,7 +63,9 @@ pub struct NodeConfig {
     pub tier: TierConfig,
     /// A leader whose WAL holds this many bytes answers produces with a definite
     /// `StorageFull` (recorded in the log) until trimming frees room: the disk never fills
-    /// with acknowledged data while the store is away.
+    /// with acknowledged data while the store is away. From twice this many bytes on it records
+    /// nothing more and answers the indeterminate `DiskFull`, so the WAL stays bounded however
+    /// long the store is away.
     pub max_wal_bytes: u64,
 }
 
@@ -581,7 +583,8 @@ impl Node {
         if p.records.is_empty() {
             return reply(out, Err(ProduceError::EmptyBatch));
         }
-        let over_budget = self.wal.bytes() >= self.config.max_wal_bytes;
+        let wal_bytes = self.wal.bytes();
+        let over_budget = wal_bytes >= self.config.max_wal_bytes;
         if p.records.len() > self.config.max_batch_records as usize {
             return reply(
                 out,
@@ -619,6 +622,12 @@ impl Node {
                 let error = self.producers.out_of_order(p.producer, p.epoch, p.seq);
                 let m = meta(0, RefusalReason::OutOfOrder as u32);
                 return self.refuse(now, from, req, m, error, disk, out);
+            }
+            // Twice over budget (the store has been away long enough for the refusal records
+            // themselves to fill half of it again): record nothing more, answer as a full disk
+            // does (indeterminate: a late copy may still land once there is room).
+            Verdict::Append if wal_bytes >= self.config.max_wal_bytes.saturating_mul(2) => {
+                return reply(out, Err(ProduceError::DiskFull));
             }
             Verdict::Append if over_budget => {
                 // Refused before anything is lost: the WAL waits for the store to take its

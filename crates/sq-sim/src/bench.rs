@@ -72,8 +72,22 @@ pub fn steady_cluster(rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
     steady_on(shape, rounds, seed)
 }
 
+/// The same steady load on a three-node cluster that tiers to an object store: uploads,
+/// manifest entries, trims, snapshots and store reads on top, and the tiering checks.
+pub fn steady_tiered(rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
+    let shape = ClusterShape {
+        nodes: 3,
+        ..ClusterShape::SINGLE_NODE
+    };
+    steady_with(SimConfig::new(shape, seed).with_store(), rounds, seed)
+}
+
 fn steady_on(shape: ClusterShape, rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
-    let mut cfg = SimConfig::new(shape, seed);
+    steady_with(SimConfig::new(shape, seed), rounds, seed)
+}
+
+fn steady_with(mut cfg: SimConfig, rounds: u32, seed: u64) -> Result<Counts, Box<Failure>> {
+    let shape = cfg.shape;
     // Memory holds what the checks need, not every fetch of a long run.
     cfg.keep_history = false;
     let mut sim = Sim::new(cfg);

@@ -1,6 +1,7 @@
 //! The cluster's figures, measured on the pinned scenario seeds in simulated time: how long a
-//! leader failover takes (S06), how long a produce takes to be acked (S05), and how fast a
-//! replica that was away catches up (S12).
+//! leader failover takes (S06), how long a produce takes to be acked (S05), how fast a replica
+//! that was away catches up (S12), how the WAL grows and shrinks around a store outage (S08),
+//! and how fast a slow consumer reads from the store (S11).
 
 use crate::failure::Failure;
 use crate::scenarios;
@@ -17,6 +18,14 @@ pub struct Figures {
     pub produce_ms: Vec<f64>,
     /// S12: (entries caught up, simulated seconds it took), one per seed.
     pub catch_ups: Vec<(u64, f64)>,
+    /// S08, one per seed: (the largest WAL before the outage, the largest during it, the
+    /// smallest after the restore, the budget), bytes.
+    pub outages: Vec<(u64, u64, u64, u64)>,
+    /// S08, one per seed: `StorageFull` answers.
+    pub storage_full: Vec<u64>,
+    /// S11, one per seed: (store GETs per simulated second while the consumer caught up, GETs,
+    /// records read).
+    pub store_reads: Vec<(f64, u64, u64)>,
 }
 
 /// The value at quantile `q` (0..=1) of sorted `v`, if any.
@@ -73,6 +82,43 @@ pub fn measure() -> Result<Figures, Box<Failure>> {
             f.catch_ups
                 .push((entries, took as f64 / Time::SECOND as f64));
         }
+    }
+    let (s08, seeds) = pinned("S08");
+    for seed in seeds {
+        let (report, _) = s08.run_sim(seed, None)?;
+        let st = &report.stats;
+        let Some(&(from, until)) = st.store_outages.first() else {
+            continue;
+        };
+        let largest = |r: std::ops::Range<u64>| {
+            st.wal_samples
+                .iter()
+                .filter(|s| r.contains(&s.0))
+                .map(|s| s.1)
+                .max()
+                .unwrap_or(0)
+        };
+        let after = st
+            .wal_samples
+            .iter()
+            .filter(|s| s.0 > until)
+            .map(|s| s.1)
+            .min()
+            .unwrap_or(0);
+        let budget = s08.config(seed).max_wal_bytes;
+        f.outages
+            .push((largest(0..from), largest(from..until), after, budget));
+        f.storage_full.push(st.storage_full);
+    }
+    let (s11, seeds) = pinned("S11");
+    for seed in seeds {
+        let (report, sim) = s11.run_sim(seed, None)?;
+        let records = scenarios::consumed_records(&sim);
+        f.store_reads.push((
+            scenarios::s11_reads_per_second(&sim),
+            report.stats.store.gets,
+            records,
+        ));
     }
     f.failover_ms.sort_by(f64::total_cmp);
     f.produce_ms.sort_by(f64::total_cmp);

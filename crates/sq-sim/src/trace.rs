@@ -78,13 +78,6 @@ pub enum What {
         /// The line, as the history prints it.
         line: String,
     },
-    /// A node's call to the object store was issued or completed.
-    Store {
-        /// The node.
-        node: u32,
-        /// The call and, once complete, its outcome.
-        call: String,
-    },
     /// A fault was injected.
     Fault {
         /// What.
@@ -96,6 +89,13 @@ pub enum What {
         index: usize,
         /// Its text.
         text: String,
+    },
+    /// A node's call to the object store was issued or completed.
+    Store {
+        /// The node.
+        node: u32,
+        /// The call and, once complete, its outcome.
+        call: String,
     },
 }
 

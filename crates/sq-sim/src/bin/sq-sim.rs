@@ -566,6 +566,13 @@ fn bench_cmd(rounds: u32, requests: u64, long: bool) -> Result<(), Exit> {
         start.elapsed().as_secs_f64(),
     );
     let start = Instant::now();
+    let tiered = bench::steady_tiered(rounds, 1).map_err(Exit::Violation)?;
+    row(
+        &format!("3 nodes + store ({rounds} rounds)"),
+        tiered,
+        start.elapsed().as_secs_f64(),
+    );
+    let start = Instant::now();
     let ping = bench::ping_pong(2, requests, 1);
     row(
         &format!("ping-pong (2 clients × {requests})"),
@@ -607,6 +614,31 @@ fn figures_cmd() -> Result<(), Exit> {
         quantile(&rates, 0.0).unwrap_or(0.0),
         quantile(&rates, 0.5).unwrap_or(0.0),
         quantile(&rates, 1.0).unwrap_or(0.0)
+    );
+    let kib = |b: u64| b as f64 / 1024.0;
+    for (k, &(before, during, after, budget)) in f.outages.iter().enumerate() {
+        if k == 0 {
+            out!("WAL around a store outage (S08, largest WAL of any node, KiB; budget; StorageFull answers):");
+        }
+        out!(
+            "  seed {k:>2}: before {:>6.1} · peak in the outage {:>6.1} · after the restore {:>6.1} · budget {:>6.1} · {} StorageFull",
+            kib(before),
+            kib(during),
+            kib(after),
+            kib(budget),
+            f.storage_full.get(k).copied().unwrap_or(0)
+        );
+    }
+    let mut reads: Vec<f64> = f.store_reads.iter().map(|r| r.0).collect();
+    reads.sort_by(f64::total_cmp);
+    let gets: u64 = f.store_reads.iter().map(|r| r.1).sum();
+    let records: u64 = f.store_reads.iter().map(|r| r.2).sum();
+    out!(
+        "store reads while a slow consumer catches up (S11, {} seeds): {gets} GETs for {records} records; per seed min {:.0} · median {:.0} · max {:.0} GETs per simulated s",
+        f.store_reads.len(),
+        quantile(&reads, 0.0).unwrap_or(0.0),
+        quantile(&reads, 0.5).unwrap_or(0.0),
+        quantile(&reads, 1.0).unwrap_or(0.0)
     );
     Ok(())
 }

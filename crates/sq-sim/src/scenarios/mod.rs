@@ -9,7 +9,7 @@ mod steps;
 mod tiered;
 
 pub use seeds::{parse_script_file, parse_seeds, script_shape, ScriptFile, STORE_LINE};
-pub use tiered::s11_reads_per_second;
+pub use tiered::{consumed_records, s11_reads_per_second};
 
 use crate::failure::Failure;
 use crate::rng::{mix, SimRng};

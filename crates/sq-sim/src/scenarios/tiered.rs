@@ -151,6 +151,11 @@ fn s11_check(sim: &Sim) -> Result<(), String> {
     sim.acked_on_every_replica()
 }
 
+/// How many records S11's slow consumer read.
+pub fn consumed_records(sim: &Sim) -> u64 {
+    consumed(sim, PartitionId(0)).len() as u64
+}
+
 /// The store reads per simulated second while S11's consumer caught up (for the figures):
 /// GETs, over the time from its first fetch to its last.
 pub fn s11_reads_per_second(sim: &Sim) -> f64 {
