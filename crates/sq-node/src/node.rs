@@ -390,8 +390,12 @@ impl Node {
             tiered_upto: self.tier.covered(),
             wal_start: self.wal.first_index(),
             objects: self.tier.manifest.len(),
-            wal_bytes: self.wal.bytes(),
         }
+    }
+
+    /// The bytes its WAL holds (a walk over its segments: for reports, not for every step).
+    pub fn wal_bytes(&self) -> u64 {
+        self.wal.bytes()
     }
 
     /// Rebuilds the partition indexes and the producer table from the snapshot and the WAL
@@ -583,7 +587,12 @@ impl Node {
         if p.records.is_empty() {
             return reply(out, Err(ProduceError::EmptyBatch));
         }
-        let wal_bytes = self.wal.bytes();
+        // Without a budget, no walk over the segments.
+        let wal_bytes = if self.config.max_wal_bytes == u64::MAX {
+            0
+        } else {
+            self.wal.bytes()
+        };
         let over_budget = wal_bytes >= self.config.max_wal_bytes;
         if p.records.len() > self.config.max_batch_records as usize {
             return reply(

@@ -43,6 +43,4 @@ pub struct Status {
     pub wal_start: u64,
     /// The objects in its applied manifest.
     pub objects: usize,
-    /// The bytes its WAL holds.
-    pub wal_bytes: u64,
 }

@@ -627,10 +627,14 @@ impl Sim {
         self.check_liveness()
     }
 
-    /// Records the largest WAL of any running node now.
+    /// Records the largest WAL of any running node now (runs with a store only: a walk over
+    /// every node's segments).
     fn sample_wal(&mut self) {
+        if self.cfg.store.is_none() {
+            return;
+        }
         let largest = (0..self.nodes.len() as u32)
-            .filter_map(|n| self.node(n).map(|node| node.status().wal_bytes))
+            .filter_map(|n| self.node(n).map(|node| node.wal_bytes()))
             .max()
             .unwrap_or(0);
         self.stats.wal_peak = self.stats.wal_peak.max(largest);

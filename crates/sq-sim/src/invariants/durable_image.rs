@@ -50,6 +50,8 @@ pub struct DurableImage {
     snapshot: Option<Snapshot>,
     /// Whether the last refresh read a new snapshot.
     snapshot_changed: bool,
+    /// Per partition, the offsets the store's frames the image holds span.
+    store_spans: BTreeMap<u32, (u64, u64)>,
 }
 
 /// Where the image keeps entries that left the WAL for the store.
@@ -155,25 +157,26 @@ impl DurableImage {
 
     /// The partitions' spans afresh: what the snapshot covers (the store's frames), then each
     /// segment's frames after it (those it covers are dead in the WAL, and may even be of a log
-    /// the snapshot replaced).
+    /// the snapshot replaced). Costs the segments' frames, not the whole log.
     fn rebuild_spans(&mut self) {
         let base = self.base();
         self.spans.clear();
-        for f in self.batches.values() {
-            let in_store = &*f.file == IN_STORE;
-            if f.header.index <= base && !in_store {
-                continue;
-            }
-            let file = if in_store { IN_STORE } else { &*f.file };
-            let b = f.header.batch;
-            let end = b.base_offset + u64::from(b.count);
-            let span = self
-                .spans
-                .entry(b.partition)
+        for (&p, &span) in &self.store_spans {
+            self.spans
+                .entry(p)
                 .or_default()
-                .entry(file.to_string())
-                .or_insert((b.base_offset, end));
-            *span = (span.0.min(b.base_offset), span.1.max(end));
+                .insert(IN_STORE.to_string(), span);
+        }
+        for (file, scan) in &self.files {
+            for &(p, start, end, _, _) in scan.batches.iter().filter(|b| b.4 > base) {
+                let span = self
+                    .spans
+                    .entry(p)
+                    .or_default()
+                    .entry(file.clone())
+                    .or_insert((start, end));
+                *span = (span.0.min(start), span.1.max(end));
+            }
         }
     }
 
@@ -240,6 +243,9 @@ impl DurableImage {
                 }
                 if h.kind == EntryKind::Batch {
                     let b = h.batch;
+                    let (start, end) = (b.base_offset, b.base_offset + u64::from(b.count));
+                    let span = self.store_spans.entry(b.partition).or_insert((start, end));
+                    *span = (span.0.min(start), span.1.max(end));
                     let frame = ImageFrame {
                         file: name.clone(),
                         pos: 0,
@@ -407,9 +413,16 @@ impl DurableImage {
 
 /// The latest readable copy of the snapshot among `disk`'s durable bytes.
 pub fn durable_snapshot(disk: &SimDisk) -> Option<Snapshot> {
-    SNAPSHOT_COPIES
+    let copies: Vec<&[u8]> = SNAPSHOT_COPIES
         .iter()
         .filter_map(|f| disk.durable(f))
-        .filter_map(|b| Snapshot::decode(b).ok())
-        .max_by_key(|s| s.version)
+        .collect();
+    // A store writes both copies with the same bytes: decode those once.
+    match copies.as_slice() {
+        [a, b] if a == b => Snapshot::decode(a).ok(),
+        _ => copies
+            .iter()
+            .filter_map(|b| Snapshot::decode(b).ok())
+            .max_by_key(|s| s.version),
+    }
 }

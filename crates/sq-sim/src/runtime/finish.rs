@@ -141,7 +141,7 @@ impl Sim {
         let budget = self.cfg.settled_wal_bound();
         let over = |sim: &Sim| {
             (0..sim.nodes.len() as u32)
-                .filter_map(|n| sim.node(n).map(|node| (n, node.status().wal_bytes)))
+                .filter_map(|n| sim.node(n).map(|node| (n, node.wal_bytes())))
                 .find(|&(_, bytes)| bytes > budget)
         };
         while let Some((n, bytes)) = over(self) {

@@ -174,7 +174,6 @@ mod tests {
             tiered_upto: 0,
             wal_start: 1,
             objects: 0,
-            wal_bytes: 0,
         };
         (n as u8, s)
     }
