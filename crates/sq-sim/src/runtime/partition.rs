@@ -129,6 +129,11 @@ impl Sim {
             self.fault(format!("heal: every pause ends by {until}"));
             self.run_for(until - now)?;
         }
+        // The pauses' ends are forgotten below: a node that resumed may vote, so the checks
+        // that wait for quiet count from here.
+        if last.is_some() {
+            self.disturbed();
+        }
         for sn in &mut self.nodes {
             sn.paused_until = None;
         }
