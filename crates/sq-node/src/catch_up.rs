@@ -63,10 +63,13 @@ impl Node {
             self.verified = self.verified.max(at.min(self.commit_index));
             return self.answer_append(leader, out);
         }
-        let keep_log = self
-            .wal
-            .header(at)
-            .is_some_and(|h| h.term == snapshot.last_term);
+        // Kept only if durable up to there: a sync that fails later cuts only what follows the
+        // snapshot, never what it needs to agree with.
+        let keep_log = self.wal.synced_index() >= at
+            && self
+                .wal
+                .header(at)
+                .is_some_and(|h| h.term == snapshot.last_term);
         let base = match Base::from_snapshot(snapshot, self.config.partitions) {
             Ok(base) => base,
             Err(e) => return self.fail(format!("installing a snapshot failed: {e}"), out),

@@ -420,13 +420,16 @@ impl Node {
         }
         let last = self.wal.last_index();
         self.tier.pending.retain(|&i, _| i > after && i <= last);
+        // A proposal cut from the log (a failed sync) will never commit: upload again.
+        self.tier.forget_proposal_after(last);
         Ok(())
     }
 
-    /// Reads the descriptions of the manifest entries the WAL holds past the snapshot and the
-    /// commit index (at a start: they are applied as they commit).
+    /// Reads the descriptions of the manifest entries the WAL holds past the snapshot (at a
+    /// start): those already committed (a node alone commits what is durable) are applied, in
+    /// order, the others as they commit.
     fn load_manifest_entries(&mut self, disk: &mut dyn Disk) -> Result<(), NodeError> {
-        let from = self.base.last_index().max(self.commit_index) + 1;
+        let from = self.base.last_index() + 1;
         let indexes: Vec<u64> = self
             .wal
             .headers()
@@ -436,7 +439,11 @@ impl Node {
         for index in indexes {
             let (_, payload) = self.wal.read(disk, index)?;
             let desc = decode_desc(index, &payload)?;
-            self.tier.pending.insert(index, desc);
+            if index <= self.commit_index {
+                self.tier.apply(desc);
+            } else {
+                self.tier.pending.insert(index, desc);
+            }
         }
         Ok(())
     }
@@ -627,6 +634,10 @@ impl Node {
                 return self.answer_at(index, from, req, Err(error), out)
             }
             Verdict::Reject(error) => return reply(out, Err(error)),
+            // Past twice the budget nothing more is recorded (see below).
+            Verdict::Fence if wal_bytes >= self.config.max_wal_bytes.saturating_mul(2) => {
+                return reply(out, Err(ProduceError::DiskFull));
+            }
             Verdict::Fence => {
                 let error = self.producers.out_of_order(p.producer, p.epoch, p.seq);
                 let m = meta(0, RefusalReason::OutOfOrder as u32);
@@ -824,7 +835,14 @@ impl Node {
         if self.role == Role::Leader && !self.single() {
             self.step_down(now, out);
         }
-        if let Err(e) = self.cut_log(disk, keep + 1) {
+        // The snapshot stands for everything up to its last entry: never cut below it.
+        let keep = keep.max(self.base.last_index());
+        let cut = if self.wal.last_index() < self.base.last_index() {
+            self.reset_log(disk, keep + 1)
+        } else {
+            self.cut_log(disk, keep + 1)
+        };
+        if let Err(e) = cut {
             return self.fail(
                 format!("{why}; dropping the unsynced entries failed: {e}"),
                 out,

@@ -138,7 +138,8 @@ impl Node {
             let Some(p) = self.progress.get(&to) else {
                 continue;
             };
-            let prev_index = p.matched;
+            // Never below the leader's snapshot: it knows no term there.
+            let prev_index = p.matched.max(self.base.last_index());
             let msg = AppendRequest {
                 term: self.meta.term,
                 leader: self.config.id,

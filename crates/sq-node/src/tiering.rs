@@ -91,6 +91,8 @@ pub(crate) struct Tiering {
     retry_at: Option<Time>,
     /// Leader: the listing in flight, and how many objects were applied since the last one.
     listing: Option<u64>,
+    /// Leader: no listing before then (a failed one waits as a failed upload does).
+    list_after: Option<Time>,
     listed_term: u64,
     applied_since_listing: u32,
     /// GETs in flight by token.
@@ -155,6 +157,14 @@ impl Tiering {
             .then_some(d)
     }
 
+    /// Forgets a proposed manifest entry past `last` (cut from the log): the object is uploaded
+    /// again (under the same key) and proposed anew.
+    pub fn forget_proposal_after(&mut self, last: u64) {
+        if self.proposed.is_some_and(|p| p > last) {
+            self.proposed = None;
+        }
+    }
+
     /// A leader that stops leading forgets its uploads (their completions are dropped).
     pub fn lose_office(&mut self) {
         self.upload = None;
@@ -172,7 +182,7 @@ impl Node {
         }
         self.maybe_trim(disk, out);
         self.maybe_upload(now, disk, out);
-        self.maybe_list(out);
+        self.maybe_list(now, out);
     }
 
     pub(crate) fn token(&mut self) -> u64 {
@@ -248,8 +258,13 @@ impl Node {
         }
         if self.tier.listing == Some(token) {
             self.tier.listing = None;
-            if let Ok(StoreOk::Listed(objects)) = result {
-                self.delete_orphans(objects, out);
+            match result {
+                Ok(StoreOk::Listed(objects)) => self.delete_orphans(objects, out),
+                // Listed again later, whatever happens meanwhile.
+                _ => {
+                    self.tier.listed_term = 0;
+                    self.tier.list_after = Some(now + self.config.tier.retry_max);
+                }
             }
             return;
         }
@@ -320,9 +335,12 @@ impl Node {
 
     /// Leader: lists the store for orphans once per term it leads, and again every
     /// `list_every` applied objects.
-    fn maybe_list(&mut self, out: &mut Vec<Output>) {
+    fn maybe_list(&mut self, now: Time, out: &mut Vec<Output>) {
         let t = &self.tier;
-        if self.role != Role::Leader || self.commit_index < self.ready_index || t.listing.is_some()
+        if self.role != Role::Leader
+            || self.commit_index < self.ready_index
+            || t.listing.is_some()
+            || t.list_after.is_some_and(|at| now < at)
         {
             return;
         }

@@ -164,10 +164,12 @@ impl Wal {
     }
 
     /// Opens the WAL of a replica whose snapshot covers every entry up to `base`: the log
-    /// continues from `base + 1`. Segments wholly at or below `base` (a trim that a crash cut
-    /// short) are kept: the caller checks the log against the snapshot before it trims them
-    /// ([`Wal::trim_to`]) or drops the log ([`Wal::reset`]). An empty log starts at `base + 1`;
-    /// a first segment that starts after `base + 1` is a hole, handled as `on_damage` says.
+    /// continues from `base + 1`. Segments that end before `base` (a trim, or the drop of a log
+    /// a snapshot replaced, that a crash cut short) are deleted unread, the first first: damage
+    /// in them is damage to nothing. The segment holding `base` is kept, so that the caller can
+    /// check the log against the snapshot before it trims it ([`Wal::trim_to`]) or drops the log
+    /// ([`Wal::reset`]). An empty log starts at `base + 1`; a first segment that starts after
+    /// `base + 1` is a hole, handled as `on_damage` says.
     pub fn open_after(
         disk: &mut dyn Disk,
         config: WalConfig,
@@ -180,6 +182,11 @@ impl Wal {
             .filter_map(|n| parse_segment_name(&n).map(|i| (i, n)))
             .collect();
         names.sort();
+        // A segment ends before `base` when the next one starts at or below it.
+        while names.len() > 1 && names[1].0 <= base {
+            disk.delete(&names[0].1)?;
+            names.remove(0);
+        }
         let first_index = match names.first() {
             Some((i, _)) if *i <= base.saturating_add(1) => *i,
             _ => base + 1,
