@@ -44,8 +44,8 @@ pub struct Mix {
 
 impl Mix {
     /// The mix for `seed` on `shape`: each family on with probability 2/3 (misdirected writes:
-    /// 1/3); the families that need more than one node (and the store) are off for a single
-    /// node.
+    /// 1/3); the families that need more than one node are off for a single node, and so is the
+    /// store where the seed damages disks.
     pub fn for_shape(seed: u64, shape: ClusterShape) -> Mix {
         let mut mix = Mix::for_seed(seed);
         let cluster = shape.nodes > 1;
@@ -53,8 +53,8 @@ impl Mix {
         mix.clogs &= cluster;
         mix.pauses &= cluster;
         // A node alone keeps a damaged entry as a hole it cannot upload, so it cannot tier past
-        // it: tiering is searched on clusters, whose replicas repair damage from each other.
-        mix.store &= cluster;
+        // it: a node alone tiers only in seeds that damage nothing.
+        mix.store &= cluster || !(mix.corruption || mix.misdirect);
         mix
     }
 
