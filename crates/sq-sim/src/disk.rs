@@ -145,6 +145,9 @@ pub struct SimDisk {
     /// Files whose durable bytes changed since the checker last asked, and whether any changed
     /// other than by growing (`true`: rewritten, truncated, deleted, flipped).
     durable_changes: BTreeMap<String, bool>,
+    /// The last durable bytes of files deleted before the checker saw them (a sync and a delete
+    /// within one step of a node), so that what they held is not lost to the checks.
+    vanished: BTreeMap<String, Vec<u8>>,
 }
 
 fn not_found(file: &str) -> DiskError {
@@ -169,6 +172,17 @@ impl SimDisk {
     /// The checker re-reads just these.
     pub fn take_durable_changes(&mut self) -> BTreeMap<String, bool> {
         std::mem::take(&mut self.durable_changes)
+    }
+
+    /// The durable bytes file `file` had when it was deleted, if the checker had not seen them
+    /// yet (see [`SimDisk::take_durable_changes`]); forgotten at the next call.
+    pub fn take_vanished(&mut self, file: &str) -> Option<Vec<u8>> {
+        self.vanished.remove(file)
+    }
+
+    /// Forgets the bytes of deleted files the checker did not ask for.
+    pub fn clear_vanished(&mut self) {
+        self.vanished.clear();
     }
 
     fn note(&mut self, file: &str, rewritten: bool) {
@@ -556,6 +570,9 @@ impl Disk for SimDisk {
         self.tick("delete", file)?;
         let f = self.files.remove(file).ok_or_else(|| not_found(file))?;
         self.used -= f.data.len() as u64;
+        if self.durable_changes.contains_key(file) {
+            self.vanished.insert(file.to_string(), f.durable);
+        }
         self.note(file, true);
         self.log("delete", file, 0, f.data.len() as u64, None);
         Ok(())

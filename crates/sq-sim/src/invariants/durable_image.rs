@@ -139,6 +139,13 @@ impl DurableImage {
             if !is_segment_file(&file) {
                 continue;
             }
+            // Durable for a moment, then deleted within the same step: what it held counts as
+            // removed, so it must be seen first.
+            if disk.durable(&file).is_none() {
+                if let Some(last) = disk.take_vanished(&file) {
+                    self.parse(&file, &last, &mut out.new_entries, &mut out.manifests);
+                }
+            }
             let bytes = disk.durable(&file);
             if rewritten || bytes.is_none() {
                 self.forget_file(&file, &mut out);
@@ -148,6 +155,7 @@ impl DurableImage {
             }
             out.files.push(file);
         }
+        disk.clear_vanished();
         let from = out.trimmed.iter().map(|t| t.0 - 1).min().unwrap_or(before);
         if self.base() > before || !out.trimmed.is_empty() {
             self.load_from_store(store, from.min(before));
