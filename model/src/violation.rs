@@ -68,6 +68,9 @@ pub enum Invariant {
     /// A manifest's objects hold each entry once: contiguous from index 1, none overlapping,
     /// so no range is served from two objects.
     ManifestChain,
+    /// A fetch answers at most the records the node's cap allows, and a leader serves only once
+    /// an entry of its own term has committed (before, its commit index may lag).
+    FetchContract,
 }
 
 impl Invariant {
@@ -117,6 +120,7 @@ impl Invariant {
             }
             Invariant::ManifestObjectKept => "an object a manifest names is never deleted",
             Invariant::ManifestChain => "a manifest's objects hold each entry once, in order",
+            Invariant::FetchContract => "a fetch is answered within the fetch contract",
         }
     }
 }

@@ -1008,3 +1008,17 @@ fn a_manifest_with_overlapping_objects_fires() {
     assert_eq!(err.expected, "an object starting at entry 4");
     assert_eq!(err.actual, format!("{} holds entries 1..=3", again.key()));
 }
+
+#[test]
+fn an_oversized_or_early_fetch_fires_the_fetch_contract() {
+    use sq_sim::invariants::served::check_fetch_contract;
+    assert_eq!(check_fetch_contract(0, 4, 4, None), Ok(()));
+    let err = check_fetch_contract(0, 5, 4, None).unwrap_err();
+    assert_eq!(err.invariant, Invariant::FetchContract);
+    assert_eq!(err.actual, "5 records");
+    let err = check_fetch_contract(1, 1, 4, Some((3, 7))).unwrap_err();
+    assert_eq!(
+        err.actual,
+        "served by the leader of term 3 at commit index 7, before its term's first entry committed"
+    );
+}

@@ -88,6 +88,14 @@ impl RaftChecker {
         Ok(())
     }
 
+    /// Whether the leader of `term`, at commit index `commit`, has committed the entry it began
+    /// its term with (true when the checks never saw it take office).
+    pub fn leader_ready(&self, term: u64, commit: u64) -> bool {
+        self.took_office
+            .get(&term)
+            .is_none_or(|&(_, first_own)| commit >= first_own)
+    }
+
     /// Whether `term` has a leader on record yet.
     pub fn has_leader(&self, term: u64) -> bool {
         self.leaders.contains_key(&term)

@@ -165,3 +165,29 @@ pub fn check_served_committed(
     }
     Ok(())
 }
+
+/// The fetch contract: node `n` answered a fetch with `records` records, at most its `cap`;
+/// `unready` is the (term, commit index) of a leader that served before its term's first entry
+/// committed (its commit index may lag what earlier leaders committed).
+pub fn check_fetch_contract(
+    n: u32,
+    records: usize,
+    cap: usize,
+    unready: Option<(u64, u64)>,
+) -> Result<(), Violation> {
+    if records <= cap && unready.is_none() {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Invariant::FetchContract,
+        format!("a fetch answered by n{n}"),
+        format!("at most {cap} records, from a leader that has committed an entry of its term"),
+        match unready {
+            Some((term, commit)) => format!(
+                "served by the leader of term {term} at commit index {commit}, before its term's \
+                 first entry committed"
+            ),
+            None => format!("{records} records"),
+        },
+    ))
+}

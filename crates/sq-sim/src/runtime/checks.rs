@@ -25,6 +25,9 @@ impl Sim {
             return Ok(());
         }
         self.refresh_images()?;
+        if let Reply::Fetch(Ok(ok)) = reply {
+            self.check_fetch_contract(n, ok.records.len())?;
+        }
         if self.cfg.shape.nodes > 1 {
             return self.check_reply_replicated(n, op, reply);
         }
@@ -158,6 +161,18 @@ impl Sim {
             .filter_map(|key| self.check.acked.get(&key).copied())
             .collect();
         self.check_acked(&self.check.images.iter().collect::<Vec<_>>(), &batches)
+    }
+
+    /// A fetch node `n` answers with `records` records: at most its cap, and (a replica of a
+    /// cluster) only as a leader whose term has committed its first entry.
+    fn check_fetch_contract(&self, n: u32, records: usize) -> Result<(), Box<Failure>> {
+        let cap = self.cfg.max_fetch_records as usize;
+        let unready = self.node(n).map(Node::status).and_then(|s| {
+            let ready =
+                self.cfg.shape.nodes <= 1 || self.check.raft.leader_ready(s.term, s.commit_index);
+            (!ready).then_some((s.term, s.commit_index))
+        });
+        served::check_fetch_contract(n, records, cap, unready).map_err(|v| self.fail(v, Some(n)))
     }
 
     /// Invariant 6 for what node `n` trimmed, and the store's confirmation of every manifest

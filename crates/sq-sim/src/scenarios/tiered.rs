@@ -91,31 +91,35 @@ fn s11_script(rng: &mut SimRng, _: &mut LeaderAfter) -> Vec<Transition> {
     let mut s = vec![run(rng, 100, 150)];
     // A second of traffic nobody reads: the WAL is trimmed well past offset 0.
     let rounds = (S11_RECORDS_MS.1 - S11_RECORDS_MS.0) / 4;
+    // Both partitions in every object: a read must take its own partition's batches only.
     for _ in 0..rounds {
         for p in 0..THREE.producers {
             s.push(Transition::Produce {
                 producer: p,
-                partition: 0,
+                partition: rng.below(u64::from(THREE.partitions)) as u8,
                 records: rng.between(2, 6) as u8,
                 seed: seed(rng),
             });
         }
         s.push(run(rng, 2, 6));
     }
-    // The slow consumer reads partition 0 from its start while the producers go on, slower.
-    for _ in 0..400 {
-        s.push(fetch(rng, 0, 0));
-        s.push(run(rng, 3, 6));
+    // The slow consumer reads both partitions from their start while the producers go on,
+    // slower.
+    for _ in 0..300 {
+        for partition in 0..THREE.partitions {
+            s.push(fetch(rng, 0, partition));
+            s.push(run(rng, 3, 6));
+        }
         if rng.percent(10) {
             s.push(Transition::Produce {
                 producer: rng.below(u64::from(THREE.producers)) as u8,
-                partition: 0,
+                partition: rng.below(u64::from(THREE.partitions)) as u8,
                 records: 1,
                 seed: seed(rng),
             });
         }
     }
-    drain(rng, &mut s, 1);
+    drain(rng, &mut s, THREE.partitions);
     s
 }
 
@@ -127,33 +131,49 @@ fn s11_check(sim: &Sim) -> Result<(), String> {
     if stats.store.gets == 0 {
         return Err("no fetch was served from the store".into());
     }
-    let offsets = consumed(sim, PartitionId(0));
-    if offsets.iter().enumerate().any(|(i, &o)| o != i as u64) {
-        return Err("the consumer's records are not offsets 0, 1, 2, … in order".into());
-    }
-    let c = sim.consumer_client(0);
-    let head = sim
-        .history()
-        .iter()
-        .filter(|e| e.client == c)
-        .filter_map(|e| match &e.outcome {
-            Outcome::Fetched { high_watermark, .. } => Some(*high_watermark),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0);
-    if (offsets.len() as u64) < head {
-        return Err(format!(
-            "the consumer read {} records; the head was at {head}",
-            offsets.len()
-        ));
+    for partition in 0..u32::from(THREE.partitions) {
+        let offsets = consumed(sim, PartitionId(partition));
+        if offsets.iter().enumerate().any(|(i, &o)| o != i as u64) {
+            return Err(format!(
+                "the consumer's records of partition {partition} are not offsets 0, 1, 2, … in \
+                 order"
+            ));
+        }
+        let head = consumer_head(sim, partition);
+        if (offsets.len() as u64) < head {
+            return Err(format!(
+                "the consumer read {} records of partition {partition}; its head was at {head}",
+                offsets.len()
+            ));
+        }
     }
     sim.acked_on_every_replica()
 }
 
+/// The highest watermark of `partition` the slow consumer was told.
+fn consumer_head(sim: &Sim, partition: u32) -> u64 {
+    let c = sim.consumer_client(0);
+    let mut fetching = std::collections::BTreeMap::new();
+    let mut head = 0;
+    for e in sim.history().iter().filter(|e| e.client == c) {
+        match &e.outcome {
+            Outcome::Invoke(sq_client::Op::Fetch { partition: p, .. }) => {
+                fetching.insert(e.op, p.0);
+            }
+            Outcome::Fetched { high_watermark, .. } if fetching.get(&e.op) == Some(&partition) => {
+                head = head.max(*high_watermark);
+            }
+            _ => {}
+        }
+    }
+    head
+}
+
 /// How many records S11's slow consumer read.
 pub fn consumed_records(sim: &Sim) -> u64 {
-    consumed(sim, PartitionId(0)).len() as u64
+    (0..u32::from(THREE.partitions))
+        .map(|p| consumed(sim, PartitionId(p)).len() as u64)
+        .sum()
 }
 
 /// The store reads per simulated second while S11's consumer caught up (for the figures):
@@ -186,7 +206,7 @@ pub(super) static SCENARIOS: [Scenario; 2] = [
     },
     Scenario {
         id: "S11",
-        title: "3 nodes + store, a slow consumer behind a trimmed WAL reads from the store",
+        title: "3 nodes + store, a slow consumer behind a trimmed WAL reads both partitions from the store",
         shape: THREE,
         configure: s11_config,
         script: s11_script,
