@@ -167,9 +167,13 @@ impl Sim {
     /// cluster) only as a leader whose term has committed its first entry.
     fn check_fetch_contract(&self, n: u32, records: usize) -> Result<(), Box<Failure>> {
         let cap = self.cfg.max_fetch_records as usize;
+        // Seen after the node's step: a leader that stepped down in it (a damage cut lowers its
+        // commit index) may have served while it was ready, earlier in that step. One that still
+        // leads has not lowered its commit index.
         let unready = self.node(n).map(Node::status).and_then(|s| {
-            let ready =
-                self.cfg.shape.nodes <= 1 || self.check.raft.leader_ready(s.term, s.commit_index);
+            let ready = self.cfg.shape.nodes <= 1
+                || s.role != sq_node::Role::Leader
+                || self.check.raft.leader_ready(s.term, s.commit_index);
             (!ready).then_some((s.term, s.commit_index))
         });
         served::check_fetch_contract(n, records, cap, unready).map_err(|v| self.fail(v, Some(n)))
