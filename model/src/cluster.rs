@@ -1,6 +1,6 @@
 //! The reference state machine: the cluster as the test sees it, never its outcomes.
 
-use crate::transition::{Cut, Transition};
+use crate::transition::{Cut, GroupAction, Transition};
 use proptest::prelude::*;
 use proptest::strategy::Union;
 use proptest_state_machine::ReferenceStateMachine;
@@ -18,6 +18,8 @@ pub struct ClusterShape {
     pub producers: u8,
     /// Consumer clients.
     pub consumers: u8,
+    /// Members of the one consumer group (group consumer clients).
+    pub members: u8,
 }
 
 impl ClusterShape {
@@ -27,6 +29,7 @@ impl ClusterShape {
         partitions: 2,
         producers: 3,
         consumers: 2,
+        members: 2,
     };
 }
 
@@ -209,6 +212,7 @@ impl ClusterModel {
             Transition::StoreCorrupt { .. } => {
                 self.store && self.store_corruptions < MAX_STORE_CORRUPTIONS
             }
+            Transition::Group { member, .. } => member < self.shape.members,
         }
     }
 
@@ -280,6 +284,7 @@ impl ClusterModel {
             Transition::StoreCorrupt { .. } => self.store_corruptions += 1,
             // A disk error stops the node; its supervisor restarts it at once.
             Transition::StoreLostReply { .. }
+            | Transition::Group { .. }
             | Transition::Produce { .. }
             | Transition::Fetch { .. }
             | Transition::DiskError { .. } => {}
@@ -395,6 +400,32 @@ impl ClusterModel {
                     .boxed(),
             ),
         ];
+        if s.members > 0 {
+            // Mostly the consumer's own loop (fetch, commit), now and then a rejoin, a read of
+            // the committed offset, a leave, a crash or a stall.
+            let action = proptest::sample::select(vec![
+                GroupAction::Fetch,
+                GroupAction::Fetch,
+                GroupAction::Fetch,
+                GroupAction::Commit,
+                GroupAction::Commit,
+                GroupAction::Join,
+                GroupAction::FetchOffset,
+                GroupAction::Leave,
+                GroupAction::Crash,
+                GroupAction::Stall,
+            ]);
+            options.push((
+                14,
+                (0..s.members, action, seed)
+                    .prop_map(|(member, action, seed)| Transition::Group {
+                        member,
+                        action,
+                        seed,
+                    })
+                    .boxed(),
+            ));
+        }
         // A crash inside the next few disk calls, of an up node or of the next restart.
         options.push((
             3,
@@ -615,6 +646,7 @@ mod tests {
         partitions: 1,
         producers: 1,
         consumers: 1,
+        members: 0,
     };
 
     fn after(script: &[Transition]) -> ClusterModel {

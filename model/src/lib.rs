@@ -13,13 +13,15 @@
 //! would hide.
 
 mod cluster;
+mod groups;
 mod oracle;
 mod three_node;
 mod transition;
 mod violation;
 
 pub use cluster::{ClusterModel, ClusterShape, SingleNodeCluster};
+pub use groups::GroupOracle;
 pub use oracle::{BatchStatus, LogOracle, RecordId};
 pub use three_node::{ThreeNodeCluster, TieredCluster};
-pub use transition::{parse_script, Cut, ParseError, Transition};
+pub use transition::{parse_script, Cut, GroupAction, ParseError, Transition};
 pub use violation::{Invariant, Violation};

@@ -13,6 +13,7 @@ impl ClusterShape {
         partitions: 2,
         producers: 3,
         consumers: 2,
+        members: 2,
     };
 }
 

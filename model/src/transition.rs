@@ -196,6 +196,63 @@ pub enum Transition {
         /// Randomness for this transition: which object, which bit.
         seed: u16,
     },
+    /// Group consumer `member` does `action` (an operation starts only if it is idle).
+    Group {
+        /// Which member of the consumer group.
+        member: u8,
+        /// What it does.
+        action: GroupAction,
+        /// Randomness for this transition.
+        seed: u16,
+    },
+}
+
+/// What a group consumer does in a [`Transition::Group`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum GroupAction {
+    /// Joins (or rejoins) the group.
+    Join,
+    /// Reads its next assigned partition from its position (asking for the committed offset
+    /// first if it does not know it; joining first if it is in no generation).
+    Fetch,
+    /// Commits how far it has read, where that is past the committed offset.
+    Commit,
+    /// Asks for the committed offset of its next assigned partition.
+    FetchOffset,
+    /// Leaves the group.
+    Leave,
+    /// The consumer's process dies and restarts at once with nothing in memory: its operation
+    /// in flight is left unknown, and it rejoins at its next operation.
+    Crash,
+    /// The consumer's process stalls: no heartbeat until its next operation, so its session
+    /// expires if the stall outlasts the session timeout.
+    Stall,
+}
+
+impl GroupAction {
+    /// Every action, in the order of their names.
+    pub const ALL: [GroupAction; 7] = [
+        GroupAction::Join,
+        GroupAction::Fetch,
+        GroupAction::Commit,
+        GroupAction::FetchOffset,
+        GroupAction::Leave,
+        GroupAction::Crash,
+        GroupAction::Stall,
+    ];
+
+    /// The action's name in a script.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupAction::Join => "join",
+            GroupAction::Fetch => "fetch",
+            GroupAction::Commit => "commit",
+            GroupAction::FetchOffset => "fetch-offset",
+            GroupAction::Leave => "leave",
+            GroupAction::Crash => "crash",
+            GroupAction::Stall => "stall",
+        }
+    }
 }
 
 /// Which node-to-node links a [`Transition::Partition`] cuts. Written as in a script:
@@ -308,7 +365,8 @@ impl Transition {
             | Transition::StoreRestore { seed }
             | Transition::StoreErrors { seed, .. }
             | Transition::StoreLostReply { seed }
-            | Transition::StoreCorrupt { seed } => seed,
+            | Transition::StoreCorrupt { seed }
+            | Transition::Group { seed, .. } => seed,
         }
     }
 }
@@ -375,6 +433,11 @@ impl fmt::Display for Transition {
             }
             Transition::StoreLostReply { seed } => write!(f, "store-lost-reply seed={seed}"),
             Transition::StoreCorrupt { seed } => write!(f, "store-corrupt seed={seed}"),
+            Transition::Group {
+                member,
+                action,
+                seed,
+            } => write!(f, "group {} member={member} seed={seed}", action.name()),
         }
     }
 }
@@ -432,10 +495,14 @@ impl FromStr for Transition {
     fn from_str(line: &str) -> Result<Transition, String> {
         let mut words = line.split_whitespace();
         let kind = words.next().ok_or("empty line")?;
-        // A partition names its kind next, before the fields: `partition split node=2 seed=1`.
+        // A partition names its kind next, before the fields: `partition split node=2 seed=1`;
+        // a group transition its action: `group commit member=1 seed=4`.
         let cut = match kind {
             "partition" => Some(words.next().ok_or(
                 "`partition` needs a kind: split, isolate-leader, all-apart, one-way or partial",
+            )?),
+            "group" => Some(words.next().ok_or(
+                "`group` needs an action: join, fetch, commit, fetch-offset, leave, crash or stall",
             )?),
             _ => None,
         };
@@ -552,6 +619,17 @@ impl FromStr for Transition {
             },
             "store-lost-reply" => Transition::StoreLostReply { seed },
             "store-corrupt" => Transition::StoreCorrupt { seed },
+            "group" => {
+                let name = cut.unwrap_or_default();
+                Transition::Group {
+                    member: f.num("member")?,
+                    action: GroupAction::ALL
+                        .into_iter()
+                        .find(|a| a.name() == name)
+                        .ok_or_else(|| format!("unknown group action `{name}`"))?,
+                    seed,
+                }
+            }
             other => return Err(format!("unknown transition `{other}`")),
         };
         f.done(t)
@@ -599,6 +677,14 @@ mod tests {
                 seed: 0,
             },
         ];
+        let ts: Vec<Transition> = ts
+            .into_iter()
+            .chain(GroupAction::ALL.iter().map(|&action| Transition::Group {
+                member: 1,
+                action,
+                seed: 3,
+            }))
+            .collect();
         let text: String = ts.iter().map(|t| format!("{t}\n")).collect();
         assert_eq!(parse_script(&text), Ok(ts));
     }

@@ -71,6 +71,12 @@ pub enum Invariant {
     /// A fetch answers at most the records the node's cap allows, and a leader serves only once
     /// an entry of its own term has committed (before, its commit index may lag).
     FetchContract,
+    /// A group's committed offset never goes back, and an acked commit is never lost.
+    GroupOffsets,
+    /// No record below a group's committed offset went undelivered to the group.
+    GroupNoSkip,
+    /// A commit is accepted only from the group's current generation.
+    GroupGeneration,
 }
 
 impl Invariant {
@@ -82,6 +88,7 @@ impl Invariant {
             Invariant::CrcIntegrity => Some(3),
             Invariant::Converged => Some(5),
             Invariant::TrimmedInStore => Some(6),
+            Invariant::GroupOffsets => Some(4),
             _ => None,
         }
     }
@@ -121,6 +128,11 @@ impl Invariant {
             Invariant::ManifestObjectKept => "an object a manifest names is never deleted",
             Invariant::ManifestChain => "a manifest's objects hold each entry once, in order",
             Invariant::FetchContract => "a fetch is answered within the fetch contract",
+            Invariant::GroupOffsets => {
+                "consumer group offsets never regress, and an acked commit is never lost"
+            }
+            Invariant::GroupNoSkip => "a consumer group skips no record",
+            Invariant::GroupGeneration => "a commit is accepted only from the current generation",
         }
     }
 }

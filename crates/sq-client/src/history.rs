@@ -1,7 +1,9 @@
 //! The client history: each operation as invoke, then ok, fail or info.
 
 use bytes::Bytes;
-use sq_core::{ClientId, FetchedRecord, NodeId, Offset, PartitionId, ProducerId, Time};
+use sq_core::{
+    ClientId, FetchedRecord, GroupOk, GroupRequest, NodeId, Offset, PartitionId, ProducerId, Time,
+};
 
 /// What an operation asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub enum Op {
         /// The first offset wanted.
         offset: Offset,
     },
+    /// A consumer-group request (join, leave, commit, fetch-offset), as sent.
+    Group(GroupRequest),
 }
 
 /// How an operation ended, or that it began.
@@ -43,6 +47,8 @@ pub enum Outcome {
         /// The partition's high watermark then.
         high_watermark: Offset,
     },
+    /// A group request succeeded with this answer.
+    Group(GroupOk),
     /// It definitely did not happen.
     Fail(String),
     /// It may or may not have happened.

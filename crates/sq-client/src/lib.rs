@@ -9,11 +9,13 @@
 //! produce whichever leader finally takes it.
 
 mod consumer;
+mod group;
 mod history;
 mod producer;
 mod session;
 
 pub use consumer::{Consumer, ConsumerConfig};
+pub use group::{GroupConsumer, GroupConsumerConfig};
 pub use history::{HistoryEvent, Op, Outcome};
 pub use producer::{Producer, ProducerConfig};
 

@@ -78,6 +78,13 @@ pub(crate) struct Session {
 
 impl Session {
     pub fn new(client: ClientId, limits: Limits) -> Session {
+        Session::starting_at(client, limits, 0)
+    }
+
+    /// A session whose operation ids start at `first_op`: a restarted client process numbers
+    /// its requests past its predecessor's, so that a late reply to one of those is not taken
+    /// for an answer to one of its own.
+    pub fn starting_at(client: ClientId, limits: Limits, first_op: u64) -> Session {
         // A cluster has at least one node; a zero would only make `%` panic.
         let limits = Limits {
             nodes: limits.nodes.max(1),
@@ -89,7 +96,7 @@ impl Session {
             // Clients start on different nodes so that, before any leader is known, they do
             // not all knock on the same door.
             target: NodeId(client.0 % limits.nodes),
-            next_op: 0,
+            next_op: first_op,
             in_flight: None,
             history: Vec::new(),
         }
@@ -97,6 +104,23 @@ impl Session {
 
     pub fn client(&self) -> ClientId {
         self.client
+    }
+
+    /// The node requests go to: the believed leader.
+    pub fn target(&self) -> NodeId {
+        self.target
+    }
+
+    /// Sends later requests to `node` (a hint learnt outside an operation, such as from a
+    /// heartbeat's answer).
+    pub fn set_target(&mut self, node: NodeId) {
+        self.target = NodeId(node.0 % self.limits.nodes);
+    }
+
+    /// Whether a send of the operation in flight ended without a definite answer: it may have
+    /// taken effect, so giving up on it is indeterminate.
+    pub fn uncertain(&self) -> bool {
+        self.in_flight.as_ref().is_some_and(|f| f.attempts > 0)
     }
 
     pub fn is_idle(&self) -> bool {
@@ -163,7 +187,7 @@ impl Session {
     }
 
     /// The node after `node`, round the cluster.
-    fn after(&self, node: NodeId) -> NodeId {
+    pub fn after(&self, node: NodeId) -> NodeId {
         NodeId(node.0.wrapping_add(1) % self.limits.nodes)
     }
 

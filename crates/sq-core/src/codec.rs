@@ -39,6 +39,10 @@ pub enum EntryKind {
     /// description (sq-storage's `ObjectDesc`); applied at commit, it lets replicas trim their
     /// WALs below it. The batch header is zero.
     Manifest,
+    /// A consumer-group operation (join, leave, expiry, offset commit, or a read marker): the
+    /// operation lives in the header's fields (see `group::GroupOp`), so that every replica
+    /// rebuilds group state from headers alone, as it does partitions. The payload is empty.
+    Group,
 }
 
 impl EntryKind {
@@ -48,6 +52,7 @@ impl EntryKind {
             EntryKind::Refusal => 2,
             EntryKind::Noop => 3,
             EntryKind::Manifest => 4,
+            EntryKind::Group => 5,
         }
     }
 
@@ -57,6 +62,7 @@ impl EntryKind {
             2 => Some(EntryKind::Refusal),
             3 => Some(EntryKind::Noop),
             4 => Some(EntryKind::Manifest),
+            5 => Some(EntryKind::Group),
             _ => None,
         }
     }

@@ -5,13 +5,17 @@
 //! here performs I/O or reads a clock.
 
 pub mod codec;
+pub mod group;
+pub mod group_proto;
 pub mod ids;
 pub mod peer;
 pub mod proto;
 pub mod time;
 
 pub use codec::{BatchMeta, EntryKind, FrameError, FrameHeader};
-pub use ids::{ClientId, NodeId, Offset, PartitionId, ProducerId};
+pub use group::GroupOp;
+pub use group_proto::{GroupError, GroupOk, GroupRequest};
+pub use ids::{ClientId, GroupId, MemberId, NodeId, Offset, PartitionId, ProducerId};
 pub use peer::{AppendReply, AppendRequest, PeerMsg, SnapshotRequest, VoteReply, VoteRequest};
 pub use proto::{
     Definiteness, FetchError, FetchOk, FetchRequest, FetchedRecord, ProduceError, ProduceOk,

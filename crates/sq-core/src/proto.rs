@@ -4,6 +4,7 @@
 //! *indeterminate* (it may have happened, or may still). The client history records the two
 //! differently, as Jepsen does: `fail` versus `info`.
 
+use crate::group_proto::{GroupError, GroupOk, GroupRequest};
 use crate::ids::{NodeId, Offset, PartitionId, ProducerId};
 use bytes::Bytes;
 use thiserror::Error;
@@ -51,6 +52,8 @@ pub enum Request {
     Produce(ProduceRequest),
     /// Read records.
     Fetch(FetchRequest),
+    /// A consumer-group operation.
+    Group(GroupRequest),
 }
 
 /// A produce was acked: its records are committed at `base_offset..`.
@@ -238,6 +241,8 @@ pub enum Reply {
     Produce(Result<ProduceOk, ProduceError>),
     /// The answer to a fetch.
     Fetch(Result<FetchOk, FetchError>),
+    /// The answer to a group request.
+    Group(Result<GroupOk, GroupError>),
 }
 
 /// One line for traces and logs, the only description of a request there is: `produce p1 e0
@@ -259,6 +264,7 @@ impl std::fmt::Display for Request {
                 "fetch {} from {} max {}",
                 r.partition, r.offset, r.max_records
             ),
+            Request::Group(g) => write!(f, "{g}"),
         }
     }
 }
@@ -282,6 +288,8 @@ impl std::fmt::Display for Reply {
                 _ => write!(f, "fetched 0 records hw={}", ok.high_watermark),
             },
             Reply::Fetch(Err(e)) => write!(f, "fetch failed: {e}"),
+            Reply::Group(Ok(ok)) => write!(f, "{ok}"),
+            Reply::Group(Err(e)) => write!(f, "group request refused: {e}"),
         }
     }
 }

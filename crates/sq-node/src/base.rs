@@ -2,6 +2,7 @@
 //! state the snapshot encodes (each partition's first offset after it, the producer table).
 
 use crate::error::NodeError;
+use crate::groups::GroupTable;
 use crate::producers::ProducerTable;
 use bytes::{Buf, BufMut, Bytes};
 use sq_storage::Snapshot;
@@ -15,6 +16,8 @@ pub(crate) struct Base {
     pub producers: ProducerTable,
     /// Per partition, the offset the first record after the snapshot gets.
     pub starts: Vec<u64>,
+    /// The consumer groups after the snapshot's last entry.
+    pub groups: GroupTable,
 }
 
 impl Base {
@@ -24,6 +27,7 @@ impl Base {
             snapshot: Snapshot::default(),
             producers: ProducerTable::new(window),
             starts: vec![0; partitions as usize],
+            groups: GroupTable::default(),
         }
     }
 
@@ -32,14 +36,15 @@ impl Base {
         self.snapshot.last_index
     }
 
-    /// The state bytes of a snapshot: partition starts, then the producer table.
-    pub fn encode_state(starts: &[u64], producers: &ProducerTable) -> Bytes {
+    /// The state bytes of a snapshot: partition starts, the producer table, the groups.
+    pub fn encode_state(starts: &[u64], producers: &ProducerTable, groups: &GroupTable) -> Bytes {
         let mut out = Vec::new();
         out.put_u32_le(starts.len() as u32);
         for s in starts {
             out.put_u64_le(*s);
         }
         producers.encode(&mut out);
+        groups.encode(&mut out);
         Bytes::from(out)
     }
 
@@ -61,6 +66,7 @@ impl Base {
         }
         let starts = (0..n).map(|_| b.get_u64_le()).collect();
         let producers = ProducerTable::decode(&mut b).ok_or_else(|| bad("producer table"))?;
+        let groups = GroupTable::decode(&mut b).ok_or_else(|| bad("group table"))?;
         if b.has_remaining() {
             return Err(bad("trailing bytes"));
         }
@@ -68,6 +74,7 @@ impl Base {
             snapshot,
             producers,
             starts,
+            groups,
         })
     }
 }

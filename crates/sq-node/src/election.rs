@@ -285,6 +285,7 @@ impl Node {
         self.progress.clear();
         self.heard.clear();
         self.ready_index = 0;
+        self.sessions.clear();
         self.timers.stop(Timer::Heartbeat);
         self.tier.lose_office();
     }

@@ -18,6 +18,8 @@ mod base;
 mod catch_up;
 mod election;
 mod error;
+mod group_requests;
+mod groups;
 mod jitter;
 mod node;
 mod partition;

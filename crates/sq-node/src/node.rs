@@ -2,6 +2,7 @@
 
 use crate::base::Base;
 use crate::error::NodeError;
+use crate::groups::GroupTable;
 use crate::jitter::Jitter;
 use crate::partition::{BatchRef, PartitionLog};
 use crate::producers::{ProducerTable, RefusalReason, Verdict};
@@ -13,8 +14,9 @@ use crate::timer::{Timer, TimerTable};
 use bytes::BytesMut;
 use sq_core::codec::{self, BatchMeta, EntryKind, MAX_PAYLOAD_LEN};
 use sq_core::{
-    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, NodeId, PartitionId, PeerMsg,
-    ProduceError, ProduceOk, ProduceRequest, Reply, Request, Time,
+    ClientId, FetchError, FetchOk, FetchRequest, FetchedRecord, GroupError, GroupId, GroupOp,
+    MemberId, NodeId, PartitionId, PeerMsg, ProduceError, ProduceOk, ProduceRequest, Reply,
+    Request, Time,
 };
 use sq_storage::{
     Disk, DiskError, Meta, ObjectDesc, OnDamage, Recovery, Snapshot, StoreError, StoreOk, StoreOp,
@@ -67,6 +69,9 @@ pub struct NodeConfig {
     /// nothing more and answers the indeterminate `DiskFull`, so the WAL stays bounded however
     /// long the store is away.
     pub max_wal_bytes: u64,
+    /// A leader expels a group member it has not heard from for this long (ns), which starts
+    /// a new generation.
+    pub session_timeout: u64,
 }
 
 impl NodeConfig {
@@ -90,6 +95,7 @@ impl NodeConfig {
             scrub_entries: 4,
             tier: TierConfig::default(),
             max_wal_bytes: u64::MAX,
+            session_timeout: 300 * Time::MILLI,
         }
     }
 }
@@ -172,20 +178,29 @@ pub enum Output {
 pub(crate) struct Waiter {
     to: ClientId,
     req: u64,
-    reply: Result<ProduceOk, ProduceError>,
+    reply: Reply,
 }
 
-/// Tells every producer in `waiters` that its outcome is unknown: `error` (indeterminate).
+/// Tells every client in `waiters` that its outcome is unknown: `error` (indeterminate), or
+/// for a group request its counterpart.
 pub(crate) fn answer_unknown(
     waiters: BTreeMap<u64, Vec<Waiter>>,
     error: &ProduceError,
     out: &mut Vec<Output>,
 ) {
     for w in waiters.into_values().flatten() {
+        let reply = match w.reply {
+            Reply::Group(_) => Reply::Group(Err(match error {
+                ProduceError::LeaderChanged => GroupError::LeaderChanged,
+                ProduceError::StorageFailed(why) => GroupError::StorageFailed(why.clone()),
+                other => GroupError::Unavailable(other.to_string()),
+            })),
+            _ => Reply::Produce(Err(error.clone())),
+        };
         out.push(Output::Reply {
             to: w.to,
             req: w.req,
-            reply: Reply::Produce(Err(error.clone())),
+            reply,
         });
     }
 }
@@ -237,6 +252,10 @@ pub struct Node {
     pub(crate) commit_index: u64,
     pub(crate) partitions: Vec<PartitionLog>,
     producers: ProducerTable,
+    /// Every consumer group as the whole log (uncommitted entries too) leaves it.
+    pub(crate) groups: GroupTable,
+    /// Leader only: when each group member was last heard from (session expiry).
+    pub(crate) sessions: BTreeMap<(GroupId, MemberId), Time>,
     pub(crate) waiters: BTreeMap<u64, Vec<Waiter>>,
     pub(crate) timers: TimerTable,
     sync: Option<InFlightSync>,
@@ -336,6 +355,8 @@ impl Node {
             jitter: Jitter::new(config.seed),
             partitions: Vec::new(),
             producers: ProducerTable::new(config.dedup_window),
+            groups: GroupTable::default(),
+            sessions: BTreeMap::new(),
             waiters: BTreeMap::new(),
             timers: TimerTable::default(),
             sync: None,
@@ -408,6 +429,7 @@ impl Node {
             .map(|&s| PartitionLog::starting_at(s))
             .collect();
         self.producers = self.base.producers.clone();
+        self.groups = self.base.groups.clone();
         let after = self.base.last_index();
         let entries: Vec<_> = self
             .wal
@@ -480,6 +502,13 @@ impl Node {
                 part.high_watermark = part.next_offset();
             }
         }
+        if kind == EntryKind::Group {
+            let op = GroupOp::from_meta(b).map_err(|e| NodeError::Inconsistent {
+                index,
+                detail: e.to_string(),
+            })?;
+            self.groups.apply(&op);
+        }
         self.producers.apply(kind, b, index);
         Ok(())
     }
@@ -515,6 +544,7 @@ impl Node {
         match input {
             Input::Request { from, req, request } => match request {
                 Request::Produce(p) => self.produce(now, from, req, p, disk, out),
+                Request::Group(g) => self.group_request(now, from, req, g, disk, out),
                 Request::Fetch(fetch) => {
                     let parked = ParkedFetch { from, req, fetch };
                     let mut result = self.fetch_now(parked, disk, out);
@@ -538,6 +568,7 @@ impl Node {
             Input::Peer { from, msg } => self.peer(now, from, msg, disk, out),
             Input::Stored { token, result } => self.stored(now, token, result, disk, out),
         }
+        self.expire_sessions(now, disk, out);
         self.housekeeping(now, disk, out);
     }
 
@@ -561,6 +592,7 @@ impl Node {
                 Timer::Upload => {}
             }
         }
+        self.expire_sessions(now, disk, out);
         self.housekeeping(now, disk, out);
     }
 
@@ -628,10 +660,10 @@ impl Node {
                 let ok = Ok(ProduceOk {
                     base_offset: a.base_offset,
                 });
-                return self.answer_at(a.index, from, req, ok, out);
+                return self.answer_at(a.index, from, req, Reply::Produce(ok), out);
             }
             Verdict::Refused { error, index } => {
-                return self.answer_at(index, from, req, Err(error), out)
+                return self.answer_at(index, from, req, Reply::Produce(Err(error)), out)
             }
             Verdict::Reject(error) => return reply(out, Err(error)),
             // Past twice the budget nothing more is recorded (see below).
@@ -670,7 +702,7 @@ impl Node {
         match appended {
             Ok(index) => {
                 let ok = Ok(ProduceOk { base_offset });
-                self.answer_at(index, from, req, ok, out);
+                self.answer_at(index, from, req, Reply::Produce(ok), out);
                 self.replicate(now, disk, out);
             }
             Err(WalError::NoSpace) => {
@@ -701,7 +733,7 @@ impl Node {
     ) {
         match self.append(now, EntryKind::Refusal, &meta, &[], disk) {
             Ok(index) => {
-                self.answer_at(index, from, req, Err(error), out);
+                self.answer_at(index, from, req, Reply::Produce(Err(error)), out);
                 self.replicate(now, disk, out);
             }
             Err(WalError::NoSpace) => out.push(Output::Reply {
@@ -740,20 +772,16 @@ impl Node {
     }
 
     /// Answers `reply` to `(to, req)` once entry `index` is committed (at once if it is).
-    fn answer_at(
+    pub(crate) fn answer_at(
         &mut self,
         index: u64,
         to: ClientId,
         req: u64,
-        reply: Result<ProduceOk, ProduceError>,
+        reply: Reply,
         out: &mut Vec<Output>,
     ) {
         if index <= self.commit_index {
-            out.push(Output::Reply {
-                to,
-                req,
-                reply: Reply::Produce(reply),
-            });
+            out.push(Output::Reply { to, req, reply });
         } else {
             self.waiters
                 .entry(index)
@@ -894,7 +922,7 @@ impl Node {
                             b.base_offset + u64::from(b.count);
                     }
                     EntryKind::Manifest => self.apply_manifest(i),
-                    EntryKind::Noop | EntryKind::Refusal => {}
+                    EntryKind::Noop | EntryKind::Refusal | EntryKind::Group => {}
                 }
             }
         }
@@ -907,7 +935,7 @@ impl Node {
                 out.push(Output::Reply {
                     to: w.to,
                     req: w.req,
-                    reply: Reply::Produce(w.reply),
+                    reply: w.reply,
                 });
             }
         }

@@ -221,12 +221,15 @@ impl ProducerTable {
     /// Takes in one log entry (appended now, or read back from the log).
     pub fn apply(&mut self, kind: EntryKind, b: &BatchMeta, index: u64) {
         let window = self.window;
-        if matches!(kind, EntryKind::Noop | EntryKind::Manifest) {
+        if matches!(
+            kind,
+            EntryKind::Noop | EntryKind::Manifest | EntryKind::Group
+        ) {
             return;
         }
         let state = self.producers.entry(b.producer).or_default();
         match kind {
-            EntryKind::Noop | EntryKind::Manifest => {}
+            EntryKind::Noop | EntryKind::Manifest | EntryKind::Group => {}
             EntryKind::Batch => {
                 state.epoch = b.epoch;
                 state.fenced = state.fenced.max(b.epoch);

@@ -21,7 +21,7 @@ use crate::status::Role;
 use crate::timer::Timer;
 use bytes::Bytes;
 use sq_core::codec::{BatchMeta, EntryKind, FrameHeader};
-use sq_core::Time;
+use sq_core::{GroupOp, Time};
 use sq_storage::tier::{encode_object, OBJECT_PREFIX};
 use sq_storage::{
     Disk, DiskError, ObjectDesc, Snapshot, SnapshotError, StoreError, StoreOk, StoreOp, WalError,
@@ -398,9 +398,16 @@ impl Node {
             return;
         }
         let mut producers = self.base.producers.clone();
+        let mut groups = self.base.groups.clone();
         for i in self.base.last_index() + 1..=at {
             if let Some(h) = self.wal.header(i) {
                 producers.apply(h.kind, &h.batch, i);
+                if h.kind == EntryKind::Group {
+                    match GroupOp::from_meta(&h.batch) {
+                        Ok(op) => groups.apply(&op),
+                        Err(e) => panic!("invariant: entry {i} was taken in as a group entry: {e}"),
+                    }
+                }
             }
         }
         let starts: Vec<u64> = self
@@ -417,7 +424,7 @@ impl Node {
             last_index: at,
             last_term: self.term_at(at),
             manifest: self.tier.manifest.clone(),
-            state: Base::encode_state(&starts, &producers),
+            state: Base::encode_state(&starts, &producers, &groups),
             version: self.base.snapshot.version,
         };
         let stored = snapshot.store(disk);
@@ -441,6 +448,7 @@ impl Node {
             snapshot,
             producers,
             starts,
+            groups,
         };
     }
 }

@@ -15,14 +15,15 @@ use crate::store::{CallFate, SimStore, StoreFaults};
 use crate::trace::{Msg, Trace, TraceSink, What};
 use bytes::Bytes;
 use sq_client::{
-    ClientOutput, Consumer, ConsumerConfig, HistoryEvent, Op, Outcome, Producer, ProducerConfig,
+    ClientOutput, Consumer, ConsumerConfig, GroupConsumer, GroupConsumerConfig, HistoryEvent, Op,
+    Outcome, Producer, ProducerConfig,
 };
 use sq_core::codec::HEADER_LEN;
 use sq_core::{
-    ClientId, FetchError, NodeId, PartitionId, PeerMsg, ProduceError, ProducerId, Reply, Request,
-    Time,
+    ClientId, FetchError, GroupId, MemberId, NodeId, PartitionId, PeerMsg, ProduceError,
+    ProducerId, Reply, Request, Time,
 };
-use sq_model::{ClusterShape, Invariant, LogOracle, Transition, Violation};
+use sq_model::{ClusterShape, GroupOracle, Invariant, LogOracle, Transition, Violation};
 use sq_node::{Input, Node, NodeConfig, NodeError, Output};
 use sq_storage::{DiskError, MetaError, WalConfig, WalError};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +34,7 @@ mod converge;
 mod events;
 mod faults;
 mod finish;
+mod groups;
 mod host;
 mod observe;
 mod partition;
@@ -75,6 +77,8 @@ pub struct SimConfig {
     pub producer: ProducerConfig,
     /// The consumers' patience.
     pub consumer: ConsumerConfig,
+    pub member: GroupConsumerConfig,
+    pub session_timeout: u64,
     /// How many trace events are kept for diagnostics.
     pub trace_capacity: usize,
     /// How long (ns) the healed cluster gets to settle before a stuck client is a violation.
@@ -144,6 +148,10 @@ impl SimConfig {
             max_inflight_bytes: rng.between(300, 8000) as usize,
             store: None,
             max_wal_bytes: u64::MAX,
+            member: GroupConsumerConfig::default(),
+            // Drawn apart from the rest, so the draws above keep their values: from a few
+            // heartbeats to many, so that expiry is reached in some seeds and rare in others.
+            session_timeout: SimRng::new(mix(seed, 0x6e55)).between(100, 400) * Time::MILLI,
         }
     }
 
@@ -196,6 +204,7 @@ impl SimConfig {
         config.max_inflight_bytes = self.max_inflight_bytes;
         config.tier.enabled = self.store.is_some();
         config.max_wal_bytes = self.max_wal_bytes;
+        config.session_timeout = self.session_timeout;
         config
     }
 }
@@ -337,6 +346,10 @@ enum OpInfo {
     Fetch {
         partition: u32,
         offset: u64,
+    },
+    /// A group member's (or the group reader's) fetch-offset.
+    GroupRead {
+        partition: u32,
     },
 }
 
@@ -516,6 +529,9 @@ impl Sim {
                 ..
             } => self.fetch(u32::from(consumer), u32::from(partition))?,
             Transition::Run { ms, .. } => self.run_for(u64::from(ms) * Time::MILLI)?,
+            Transition::Group { member, action, .. } => {
+                self.group_action(usize::from(member), action)?
+            }
             Transition::Crash { node, seed } => {
                 self.await_sync(u32::from(node), seed)?;
                 self.crash(u32::from(node), CrashKind::Process);

@@ -717,6 +717,7 @@ fn a_replica_whose_log_lacks_committed_entries_fires_invariant_5() {
         partitions: 1,
         producers: 1,
         consumers: 1,
+        members: 0,
     };
     let mut sim = Sim::new(SimConfig::new(shape, 9));
     sim.apply(0, &Transition::Run { ms: 200, seed: 0 })

@@ -89,7 +89,8 @@ fn append(index: u64, commit: u64) -> Input {
 
 /// The snapshot's state bytes as a node writes them: per partition the next offset, then the
 /// producer table (window; per producer: id, epoch, fenced epoch, known, next sequence, its
-/// recent sequences with partition, offset and index, its refusals).
+/// recent sequences with partition, offset and index, its refusals), then the consumer groups
+/// (none).
 fn state_after(index: u64) -> Bytes {
     let mut b = Vec::new();
     b.put_u32_le(1);
@@ -109,6 +110,7 @@ fn state_after(index: u64) -> Bytes {
         b.put_u64_le(i - 2);
         b.put_u64_le(i);
     }
+    b.put_u32_le(0);
     b.put_u32_le(0);
     Bytes::from(b)
 }

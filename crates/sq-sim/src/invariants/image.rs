@@ -115,6 +115,10 @@ impl std::fmt::Display for EntryId {
             sq_core::EntryKind::Manifest => {
                 write!(f, "manifest entry (crc {:08x})", self.payload_crc)
             }
+            sq_core::EntryKind::Group => match sq_core::GroupOp::from_meta(&b) {
+                Ok(op) => write!(f, "group entry: {op}"),
+                Err(e) => write!(f, "group entry: {e}"),
+            },
         }
     }
 }

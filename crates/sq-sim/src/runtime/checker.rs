@@ -66,6 +66,11 @@ pub(super) struct Checker {
     /// Per node: the commit index it last reported (a replica that cut a damaged log reports
     /// less, and its high watermarks start afresh).
     pub last_commit: Vec<u64>,
+    /// The consumer groups' reference model.
+    pub groups: GroupOracle,
+    /// Per (group member client, partition): where its next fetch must start (its position
+    /// after a fetch-offset told it the committed offset, then after each fetch).
+    pub member_next: BTreeMap<(u32, u32), u64>,
 }
 
 impl Checker {
@@ -94,6 +99,8 @@ impl Checker {
             links: (Time::ZERO, BTreeSet::new(), Vec::new()),
             leader_since: BTreeMap::new(),
             heard_leader: vec![None; nodes],
+            groups: GroupOracle::new(),
+            member_next: BTreeMap::new(),
         }
     }
 }

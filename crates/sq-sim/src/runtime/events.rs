@@ -77,6 +77,8 @@ impl Sim {
                 let p = u32::from(self.cfg.shape.producers);
                 if client < p {
                     self.work.producers[client as usize].on_timer(self.now, &mut out);
+                } else if let Some(k) = self.member_of(client) {
+                    self.work.members[k].on_timer(self.now, &mut out);
                 } else {
                     self.work.consumers[(client - p) as usize].on_timer(self.now, &mut out);
                 }
@@ -331,6 +333,8 @@ impl Sim {
             }
             self.work.producers[c as usize].on_reply(self.now, from, *req, reply.clone(), &mut out);
             None
+        } else if let Some(k) = self.member_of(c) {
+            self.work.members[k].on_reply(self.now, from, *req, reply.clone(), &mut out)
         } else {
             self.work.consumers[(c - p) as usize].on_reply(
                 self.now,

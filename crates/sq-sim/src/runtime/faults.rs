@@ -283,6 +283,7 @@ impl Sim {
         // A flipped header may also be cut away with the rest of the file if later damage
         // destroys every frame after it, and then its offsets are handed out again.
         if self.cfg.shape.nodes == 1 {
+            self.check.groups.lose_history();
             self.lose_to_fault(n, b.partition, b.base_offset, b.count, header);
         } else if f.header.kind == sq_core::codec::EntryKind::Batch {
             self.damaged_copy(n, &b);
@@ -358,6 +359,7 @@ impl Sim {
             }
         }
         if self.cfg.shape.nodes == 1 {
+            self.check.groups.lose_history();
             // Recovery may take the damage for a torn tail and cut it.
             for &(p, base, count) in &batches {
                 self.lose_to_fault(n, p, base, count, true);

@@ -26,7 +26,12 @@ impl Sim {
             .consumers
             .iter()
             .filter_map(|c| Some((c.client(), c.in_flight_since()?)));
-        producers.chain(consumers)
+        let members = self
+            .work
+            .members
+            .iter()
+            .filter_map(|m| Some((m.client(), m.in_flight_since()?)));
+        producers.chain(consumers).chain(members)
     }
 
     /// The liveness postcondition, checked after every transition of every run (model-based
@@ -79,6 +84,7 @@ impl Sim {
     pub(super) fn clients_idle(&self) -> bool {
         self.work.producers.iter().all(Producer::is_idle)
             && self.work.consumers.iter().all(Consumer::is_idle)
+            && self.work.members.iter().all(GroupConsumer::is_idle)
     }
 
     /// Heals everything, lets the cluster settle, reads every partition back from offset 0 and
@@ -127,6 +133,7 @@ impl Sim {
         for partition in 0..u32::from(self.cfg.shape.partitions) {
             self.read_back(partition, limit + self.cfg.settle_limit)?;
         }
+        self.check_group_offsets(self.now + self.cfg.settle_limit)?;
         self.converge()?;
         Ok(self.report())
     }

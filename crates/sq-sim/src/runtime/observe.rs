@@ -12,6 +12,8 @@ impl Sim {
         let p = u32::from(self.cfg.shape.producers);
         let events = if c < p {
             self.work.producers[c as usize].drain_history()
+        } else if let Some(k) = self.member_of(c) {
+            self.work.members[k].drain_history()
         } else {
             self.work.consumers[(c - p) as usize].drain_history()
         };
@@ -42,6 +44,9 @@ impl Sim {
             if let Some(old) = e.op.checked_sub(OPS_KEPT) {
                 self.work.ops.remove(&(c, old));
             }
+        }
+        if self.member_of(c).is_some() {
+            return self.observe_member_event(c, e);
         }
         match (&e.outcome, self.work.ops.get(&key).cloned()) {
             (
@@ -151,6 +156,17 @@ impl Sim {
         let Some(&OpInfo::Fetch { partition, .. }) = self.work.ops.get(&(c, req)) else {
             return Ok(());
         };
+        if let Some(k) = self.member_of(c) {
+            consumer::check_corrupt_excused(
+                partition,
+                offset,
+                next,
+                self.check.excused.get(&partition),
+            )
+            .map_err(|v| self.fail(v, None))?;
+            self.member_skips(c, k, partition, offset, next);
+            return Ok(());
+        }
         consumer::check_corrupt_excused(
             partition,
             offset,
@@ -165,5 +181,43 @@ impl Sim {
         self.work.consumers[(c - p) as usize].seek(PartitionId(partition), next);
         self.check.consumer_next.insert((c, partition), next);
         Ok(())
+    }
+}
+
+impl Sim {
+    /// A group consumer's history event: its reads are checked against the log model like any
+    /// consumer's, and everything it does is fed to the group model.
+    fn observe_member_event(&mut self, c: u32, e: &HistoryEvent) -> Result<(), Violation> {
+        let key = (c, e.op);
+        match (&e.outcome, self.work.ops.get(&key).cloned()) {
+            (Outcome::Invoke(Op::Fetch { partition, offset }), _) => {
+                let info = OpInfo::Fetch {
+                    partition: partition.0,
+                    offset: *offset,
+                };
+                self.work.ops.insert(key, info);
+            }
+            (
+                Outcome::Invoke(Op::Group(sq_core::GroupRequest::FetchOffset {
+                    partition, ..
+                })),
+                _,
+            ) => {
+                let info = OpInfo::GroupRead {
+                    partition: partition.0,
+                };
+                self.work.ops.insert(key, info);
+            }
+            (Outcome::Fetched { records, .. }, Some(OpInfo::Fetch { partition, offset })) => {
+                self.stats.fetches += 1;
+                let recs: Vec<_> = records
+                    .iter()
+                    .map(|r| (r.offset, r.value.clone()))
+                    .collect();
+                self.check.oracle.fetched(partition, offset, &recs)?;
+            }
+            _ => {}
+        }
+        self.observe_member(c, e)
     }
 }

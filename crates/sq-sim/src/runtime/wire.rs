@@ -34,6 +34,8 @@ pub(super) fn history_line(e: &HistoryEvent) -> String {
         Outcome::Invoke(Op::Fetch { partition, offset }) => {
             format!("invoke fetch {partition} from {offset}")
         }
+        Outcome::Invoke(Op::Group(request)) => format!("invoke {request}"),
+        Outcome::Group(ok) => format!("ok {ok}"),
         Outcome::Produced { base_offset } => format!("ok base_offset={base_offset}"),
         Outcome::Fetched {
             records,

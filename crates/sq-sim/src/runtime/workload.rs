@@ -7,6 +7,13 @@ pub(super) struct Workload {
     pub producers: Vec<Producer>,
     /// Consumers; the last one is the harness's own reader for the final read-back.
     pub consumers: Vec<Consumer>,
+    /// The consumer group's members, then one more client that only reads the group's
+    /// committed offsets at the end of a run.
+    pub members: Vec<GroupConsumer>,
+    /// How many times each member's process was started.
+    pub incarnations: Vec<u32>,
+    /// The group consumers' config, for their restarts.
+    pub member_config: GroupConsumerConfig,
     /// What each client's latest operations were, by (client, op): late replies are checked
     /// against them.
     pub ops: BTreeMap<(u32, u64), OpInfo>,
@@ -30,7 +37,26 @@ impl Workload {
             nodes,
             ..cfg.consumer
         };
+        let member_config = GroupConsumerConfig {
+            nodes,
+            ..cfg.member
+        };
+        let first_member = p + u32::from(cfg.shape.consumers) + 1;
+        let members = (0..=u32::from(cfg.shape.members))
+            .map(|k| {
+                GroupConsumer::new(
+                    ClientId(first_member + k),
+                    GROUP,
+                    MemberId(k),
+                    0,
+                    member_config,
+                )
+            })
+            .collect();
         Workload {
+            members,
+            incarnations: vec![0; usize::from(cfg.shape.members) + 1],
+            member_config,
             producers: (0..p)
                 .map(|i| Producer::new(ClientId(i), ProducerId(u64::from(i)), producer))
                 .collect(),
@@ -43,3 +69,6 @@ impl Workload {
         }
     }
 }
+
+/// The one consumer group the simulated clients form.
+pub(super) const GROUP: GroupId = GroupId(0);

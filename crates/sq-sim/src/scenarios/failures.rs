@@ -16,6 +16,7 @@ const BURST: ClusterShape = ClusterShape {
     partitions: 3,
     producers: 32,
     consumers: 1,
+    members: 0,
 };
 
 /// Records per batch in S10 and S12: the batch cap those scenarios set.
@@ -111,6 +112,7 @@ const REJOIN: ClusterShape = ClusterShape {
     partitions: 2,
     producers: 16,
     consumers: 1,
+    members: 0,
 };
 
 /// S12 tiers its log: the cluster trims while the node is away.

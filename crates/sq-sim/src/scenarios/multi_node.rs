@@ -14,6 +14,7 @@ pub(super) const THREE: ClusterShape = ClusterShape {
     partitions: 2,
     producers: 3,
     consumers: 1,
+    members: 0,
 };
 
 /// Produces from every producer to random partitions for `rounds` rounds of 1–`gap` ms.
