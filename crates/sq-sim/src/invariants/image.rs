@@ -64,7 +64,11 @@ pub fn frames_from(bytes: &[u8], from: usize) -> (Vec<(usize, FrameHeader)>, usi
             break;
         };
         out.push((at, h));
-        pos = at + h.frame_len();
+        // A frame whose payload fails its checksum is kept (damage is recorded as damage), but
+        // its length is not trusted to skip what follows: a misdirected write leaves a stale
+        // header whose span later frames were written into (a cut, then appends).
+        let intact = codec::decode_frame(&bytes[at..at + h.frame_len()]).is_ok();
+        pos = if intact { at + h.frame_len() } else { at + HEADER_LEN };
     }
     (out, pos)
 }
