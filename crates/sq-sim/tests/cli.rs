@@ -427,7 +427,7 @@ fn errors_echo_input_escaped_and_cut_to_one_line() {
     assert_eq!(
         first_stderr_line(&out),
         (
-            "error: no scenario `S\\n0\\u{1b}[31m1`; there are S01, S02, S03, S04, S05, S06, S07, S08, S10, S11, S12"
+            "error: no scenario `S\\n0\\u{1b}[31m1`; there are S01, S02, S03, S04, S05, S06, S07, S08, S09, S10, S11, S12"
                 .to_string(),
             1
         )

@@ -1023,3 +1023,107 @@ fn an_oversized_or_early_fetch_fires_the_fetch_contract() {
         "served by the leader of term 3 at commit index 7, before its term's first entry committed"
     );
 }
+
+/// Invariant 4's group checks, each fed a doctored history.
+mod groups {
+    use pretty_assertions::assert_eq;
+    use sq_core::{ClientId, PartitionId};
+    use sq_model::{GroupOracle, Invariant, Violation};
+    use sq_sim::invariants::consumer::check_member_resumes;
+
+    /// A group whose members were delivered partition 0 up to `upto`.
+    fn delivered(upto: u64) -> GroupOracle {
+        let mut o = GroupOracle::new();
+        o.delivered(0, 0, 0, upto);
+        o
+    }
+
+    #[test]
+    fn a_commit_below_the_committed_offset_accepted_fires_invariant_4() {
+        let mut o = delivered(10);
+        o.invoke_commit(7, 1, 0, 0, 1, 0, 9);
+        assert_eq!(o.committed(7, 1), Ok(()));
+        o.invoke_commit(8, 1, 0, 1, 1, 0, 4);
+        let v = o.committed(8, 1).unwrap_err();
+        assert_eq!(
+            (v.invariant, v.expected.as_str()),
+            (
+                Invariant::GroupOffsets,
+                "refused: the group had committed 9 before it was sent"
+            )
+        );
+    }
+
+    #[test]
+    fn an_acked_commit_lost_after_a_failover_fires_invariant_4() {
+        let mut o = delivered(10);
+        o.invoke_commit(7, 1, 0, 0, 1, 0, 6);
+        assert_eq!(o.committed(7, 1), Ok(()));
+        o.invoke_read(9, 1, 0, 0);
+        let v = o.read(9, 1, None).unwrap_err();
+        assert_eq!(
+            (v.invariant, v.actual.as_str()),
+            (Invariant::GroupOffsets, "no committed offset")
+        );
+        // A read that completed raises the floor for later reads: never lower again.
+        o.invoke_read(9, 2, 0, 0);
+        assert_eq!(o.read(9, 2, Some(6)), Ok(()));
+        o.invoke_commit(7, 2, 0, 0, 1, 0, 8);
+        o.ended(7, 2);
+        o.invoke_read(9, 3, 0, 0);
+        assert_eq!(o.read(9, 3, Some(8)), Ok(()));
+        o.invoke_read(9, 4, 0, 0);
+        assert_eq!(
+            o.read(9, 4, Some(6)).map_err(|v| v.invariant),
+            Err(Invariant::GroupOffsets)
+        );
+    }
+
+    #[test]
+    fn a_commit_from_a_stale_generation_accepted_fires() {
+        let mut o = delivered(10);
+        o.invoke_join(7, 1, 0);
+        assert_eq!(o.joined(7, 1, 4), Ok(()));
+        o.invoke_commit(8, 1, 0, 1, 3, 0, 5);
+        let v = o.committed(8, 1).unwrap_err();
+        assert_eq!(
+            (v.invariant, v.actual.as_str()),
+            (
+                Invariant::GroupGeneration,
+                "acknowledged in the stale generation 3"
+            )
+        );
+    }
+
+    #[test]
+    fn a_commit_past_what_the_group_was_delivered_fires() {
+        let mut o = delivered(5);
+        o.invoke_commit(7, 1, 0, 0, 1, 0, 9);
+        let v = o.committed(7, 1).unwrap_err();
+        assert_eq!(
+            (v.invariant, v.actual.as_str()),
+            (
+                Invariant::GroupNoSkip,
+                "records 5..9 never delivered to the group"
+            )
+        );
+    }
+
+    #[test]
+    fn a_member_that_resumes_past_the_committed_offset_fires() {
+        assert_eq!(
+            check_member_resumes(ClientId(7), PartitionId(1), 4, 4),
+            Ok(())
+        );
+        let v = check_member_resumes(ClientId(7), PartitionId(1), 4, 12).unwrap_err();
+        assert_eq!(
+            v,
+            Violation::new(
+                Invariant::GroupNoSkip,
+                "c7's fetch of partition 1",
+                "from 4: where the group's committed offset or its last fetch left it",
+                "from 12",
+            )
+        );
+    }
+}

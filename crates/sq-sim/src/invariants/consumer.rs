@@ -41,3 +41,23 @@ pub fn check_corrupt_excused(
         "the node reports them corrupt",
     ))
 }
+
+/// A group member's fetch from `offset` starts at `expected`: the group's committed offset it
+/// was told after joining, or where its last fetch ended. Starting anywhere else skips records
+/// (or, behind, re-reads what no rejoin asked it to).
+pub fn check_member_resumes(
+    client: ClientId,
+    partition: PartitionId,
+    expected: u64,
+    offset: u64,
+) -> Result<(), Violation> {
+    if offset == expected {
+        return Ok(());
+    }
+    Err(Violation::new(
+        Invariant::GroupNoSkip,
+        format!("{client}'s fetch of {partition}"),
+        format!("from {expected}: where the group's committed offset or its last fetch left it"),
+        format!("from {offset}"),
+    ))
+}

@@ -68,7 +68,11 @@ pub fn frames_from(bytes: &[u8], from: usize) -> (Vec<(usize, FrameHeader)>, usi
         // its length is not trusted to skip what follows: a misdirected write leaves a stale
         // header whose span later frames were written into (a cut, then appends).
         let intact = codec::decode_frame(&bytes[at..at + h.frame_len()]).is_ok();
-        pos = if intact { at + h.frame_len() } else { at + HEADER_LEN };
+        pos = if intact {
+            at + h.frame_len()
+        } else {
+            at + HEADER_LEN
+        };
     }
     (out, pos)
 }

@@ -3,6 +3,7 @@
 
 use super::workload::GROUP;
 use super::*;
+use crate::invariants::consumer;
 use sq_core::{GroupOk, GroupRequest};
 use sq_model::GroupAction;
 
@@ -90,16 +91,7 @@ impl Sim {
             },
             Outcome::Invoke(Op::Fetch { partition, offset }) => {
                 if let Some(&next) = self.check.member_next.get(&(c, partition.0)) {
-                    if next != *offset {
-                        return Err(Violation::new(
-                            Invariant::GroupNoSkip,
-                            format!("c{c}'s fetch of {partition}"),
-                            format!(
-                                "from {next}: where the group's committed offset or its last fetch left it"
-                            ),
-                            format!("from {offset}"),
-                        ));
-                    }
+                    consumer::check_member_resumes(ClientId(c), *partition, next, *offset)?;
                 }
             }
             Outcome::Group(GroupOk::Joined { generation, .. }) => {

@@ -1,13 +1,14 @@
-//! S10 and S12: a burst on a lossy network, and a node away while the cluster moves on and
-//! trims (it rejoins by snapshot). (S09 comes with consumer groups; S11 is in `tiered.rs`.)
+//! S09, S10 and S12: a consumer group through a consumer crash and a leader failover, a burst
+//! on a lossy network, and a node away while the cluster moves on and trims (it rejoins by
+//! snapshot). (S11 is in `tiered.rs`.)
 
 use super::steps::{drain, run, seed};
-use super::{LeaderAfter, Scenario};
+use super::{keep_config, LeaderAfter, Scenario};
 use crate::rng::SimRng;
 use crate::runtime::{Sim, SimConfig};
 use sq_client::{Op, Outcome};
-use sq_core::Time;
-use sq_model::{ClusterShape, Transition};
+use sq_core::{GroupOk, GroupRequest, Time};
+use sq_model::{ClusterShape, GroupAction, Transition};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// S10's cluster: many producers.
@@ -182,8 +183,178 @@ fn s12_check(sim: &Sim) -> Result<(), String> {
     sim.acked_on_every_replica()
 }
 
-/// S10, S12.
-pub(super) static SCENARIOS: [Scenario; 2] = [
+/// S09's cluster: four producers, a group of three consumers.
+const GROUPED: ClusterShape = ClusterShape {
+    nodes: 3,
+    partitions: 3,
+    producers: 4,
+    consumers: 1,
+    members: 3,
+};
+
+fn group(member: u8, action: GroupAction, rng: &mut SimRng) -> Transition {
+    Transition::Group {
+        member,
+        action,
+        seed: seed(rng),
+    }
+}
+
+/// `n` rounds of 5 ms: producers send small batches every other round (if `produce`), each
+/// member in `members` reads, and commits every other round.
+fn group_rounds(rng: &mut SimRng, s: &mut Vec<Transition>, n: u32, members: &[u8], produce: bool) {
+    for i in 0..n {
+        if produce && i % 2 == 0 {
+            for producer in 0..GROUPED.producers {
+                s.push(Transition::Produce {
+                    producer,
+                    partition: rng.below(u64::from(GROUPED.partitions)) as u8,
+                    records: rng.between(1, 2) as u8,
+                    seed: seed(rng),
+                });
+            }
+        }
+        for &m in members {
+            s.push(group(m, GroupAction::Fetch, rng));
+        }
+        s.push(run(rng, 2, 3));
+        if i % 2 == 1 {
+            for &m in members {
+                s.push(group(m, GroupAction::Commit, rng));
+            }
+        }
+        s.push(run(rng, 2, 3));
+    }
+}
+
+fn s09_script(rng: &mut SimRng, leader_after: &mut LeaderAfter) -> Vec<Transition> {
+    let mut s = vec![run(rng, 60, 80)];
+    for m in 0..GROUPED.members {
+        s.push(group(m, GroupAction::Join, rng));
+    }
+    s.push(run(rng, 20, 30));
+    let all: Vec<u8> = (0..GROUPED.members).collect();
+    group_rounds(rng, &mut s, 40, &all, true);
+    // A consumer crashes and stays away past the longest session timeout (400 ms): the
+    // leader expels it, and the others rejoin and take over its partitions from the
+    // committed offsets.
+    let crashed = rng.below(u64::from(GROUPED.members)) as u8;
+    s.push(group(crashed, GroupAction::Crash, rng));
+    let others: Vec<u8> = all.iter().copied().filter(|&m| m != crashed).collect();
+    group_rounds(rng, &mut s, 20, &others, true);
+    // The leader fails over while it is away.
+    let leader = leader_after(&s).unwrap_or(0);
+    s.push(Transition::Crash {
+        node: leader,
+        seed: seed(rng),
+    });
+    // Past the longest session timeout again, counted from the new leader's election (a new
+    // leader gives every member a whole timeout from when it takes office).
+    group_rounds(rng, &mut s, 110, &others, true);
+    s.push(Transition::Restart {
+        node: leader,
+        seed: seed(rng),
+    });
+    // It comes back: one more generation.
+    s.push(group(crashed, GroupAction::Join, rng));
+    group_rounds(rng, &mut s, 40, &all, true);
+    // No more records: the group reads and commits up to the end.
+    group_rounds(rng, &mut s, 120, &all, false);
+    s
+}
+
+/// Per partition, the end of what was acked of the script's produces (not the end-of-run
+/// probes, which come after the group stopped reading), and the group's committed offset read
+/// at the end.
+fn s09_ends(sim: &Sim) -> (BTreeMap<u32, u64>, BTreeMap<u32, Option<u64>>) {
+    let healed = sim.stats().healed_at.unwrap_or(Time(u64::MAX));
+    let mut invoked = BTreeMap::new();
+    let mut acked = BTreeMap::new();
+    let mut read = BTreeMap::new();
+    for e in sim.history() {
+        match &e.outcome {
+            Outcome::Invoke(Op::Produce {
+                partition, records, ..
+            }) if e.time < healed => {
+                invoked.insert((e.client, e.op), (partition.0, records.len() as u64));
+            }
+            Outcome::Invoke(Op::Group(GroupRequest::FetchOffset { partition, .. })) => {
+                invoked.insert((e.client, e.op), (partition.0, 0));
+            }
+            Outcome::Produced { base_offset } => {
+                if let Some(&(p, n)) = invoked.get(&(e.client, e.op)) {
+                    let end = acked.entry(p).or_insert(0);
+                    *end = (*end).max(base_offset + n);
+                }
+            }
+            // The last fetch-offset of each partition is the end-of-run check's.
+            Outcome::Group(GroupOk::Offset { offset }) => {
+                if let Some(&(p, _)) = invoked.get(&(e.client, e.op)) {
+                    read.insert(p, *offset);
+                }
+            }
+            _ => {}
+        }
+    }
+    (acked, read)
+}
+
+fn s09_check(sim: &Sim) -> Result<(), String> {
+    let crash = sim.stats().last_crash.ok_or("the leader never crashed")?;
+    let commits = |after: bool| {
+        sim.history()
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Group(GroupOk::Committed)))
+            .filter(|e| (e.time > crash) == after)
+            .count()
+    };
+    if commits(false) == 0 || commits(true) == 0 {
+        return Err(format!(
+            "{} commits acked before the failover and {} after; expected some of each",
+            commits(false),
+            commits(true)
+        ));
+    }
+    // Three joins, the crashed consumer's expiry, its return: five generations at least.
+    let newest = sim
+        .history()
+        .iter()
+        .filter_map(|e| match e.outcome {
+            Outcome::Group(GroupOk::Joined { generation, .. }) => Some(generation),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    if newest < 5 {
+        return Err(format!(
+            "the newest generation joined is {newest}; expected at least 5 (the crashed \
+             consumer expelled, then back)"
+        ));
+    }
+    let (acked, read) = s09_ends(sim);
+    for (p, end) in acked {
+        let committed = read.get(&p).copied().flatten().unwrap_or(0);
+        if committed < end {
+            return Err(format!(
+                "partition {p}: the group committed up to {committed}; every acked record \
+                 (up to {end}) should have been consumed and committed"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// S09, S10, S12.
+pub(super) static SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        id: "S09",
+        title: "3 nodes, a consumer group: a consumer crashes and is expelled, the leader fails over; the group resumes at its committed offsets",
+        shape: GROUPED,
+        configure: keep_config,
+        script: s09_script,
+        check: s09_check,
+        pinned_seeds: include_str!("../../../../seeds/S09.seeds"),
+    },
     Scenario {
         id: "S10",
         title: "3 nodes, burst: 5 000 records from 32 producers in one second, lossy network",

@@ -1,7 +1,16 @@
-//! S10–S12: a burst on a lossy network; a slow consumer behind a trimmed WAL; a node away while
-//! the cluster moves on and trims.
+//! S09–S12: a consumer group through a consumer crash and a failover; a burst on a lossy
+//! network; a slow consumer behind a trimmed WAL; a node away while the cluster moves on and
+//! trims.
 
 use super::run_pinned;
+
+/// S09: a group of three consumers; one crashes and is expelled after its session times out,
+/// the leader fails over, it comes back; the group resumes at its committed offsets, skips
+/// nothing, never sees a commit go back, and commits every acked record by the end.
+#[test]
+fn s09_consumer_group_survives_a_consumer_crash_and_a_failover() {
+    run_pinned("S09");
+}
 
 /// S10: at least 5 000 records from 32 producers within one simulated second on a lossy,
 /// duplicating network: no loss, no duplicate, contiguous.
