@@ -82,6 +82,10 @@ pub struct ClusterModel {
     pub store_errors: u16,
     /// Latent flips injected into stored objects so far.
     pub store_corruptions: u8,
+    /// How often group consumers act, against the other transitions' weights (about 100).
+    pub group_weight: u32,
+    /// How often time passes (`run`), against the other transitions' weights.
+    pub run_weight: u32,
 }
 
 impl fmt::Debug for ClusterModel {
@@ -144,7 +148,19 @@ impl ClusterModel {
             store_down: false,
             store_errors: 0,
             store_corruptions: 0,
+            group_weight: 12,
+            run_weight: 25,
         }
+    }
+
+    /// A cluster whose test is about its consumer group: group consumers act most of the time,
+    /// so that a member commits after another's join changed the generation, or after a
+    /// failover, in a typical case.
+    pub fn with_group_focus(mut self) -> ClusterModel {
+        // A member's next operation waits for its last: time must pass between them.
+        self.group_weight = 120;
+        self.run_weight = 120;
+        self
     }
 
     /// The same cluster with an object store: store outages, errors, lost replies and flips are
@@ -388,7 +404,7 @@ impl ClusterModel {
                     .boxed(),
             ),
             (
-                25,
+                self.run_weight,
                 (1u16..=60, seed)
                     .prop_map(|(ms, seed)| Transition::Run { ms, seed })
                     .boxed(),
@@ -400,23 +416,27 @@ impl ClusterModel {
                     .boxed(),
             ),
         ];
-        if s.members > 0 {
+        if s.members > 0 && self.group_weight > 0 {
             // Mostly the consumer's own loop (fetch, commit), now and then a rejoin, a read of
             // the committed offset, a leave, a crash or a stall.
-            let action = proptest::sample::select(vec![
-                GroupAction::Fetch,
-                GroupAction::Fetch,
-                GroupAction::Fetch,
-                GroupAction::Commit,
-                GroupAction::Commit,
-                GroupAction::Join,
-                GroupAction::FetchOffset,
-                GroupAction::Leave,
-                GroupAction::Crash,
-                GroupAction::Stall,
-            ]);
+            let weighted = [
+                (GroupAction::Poll, 12),
+                (GroupAction::Fetch, 2),
+                (GroupAction::Commit, 2),
+                (GroupAction::Join, 1),
+                (GroupAction::FetchOffset, 1),
+                (GroupAction::Leave, 1),
+                (GroupAction::Crash, 1),
+                (GroupAction::Stall, 1),
+            ];
+            let action = proptest::sample::select(
+                weighted
+                    .iter()
+                    .flat_map(|&(a, n)| std::iter::repeat_n(a, n))
+                    .collect::<Vec<_>>(),
+            );
             options.push((
-                14,
+                self.group_weight,
                 (0..s.members, action, seed)
                     .prop_map(|(member, action, seed)| Transition::Group {
                         member,

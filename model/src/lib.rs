@@ -22,6 +22,6 @@ mod violation;
 pub use cluster::{ClusterModel, ClusterShape, SingleNodeCluster};
 pub use groups::GroupOracle;
 pub use oracle::{BatchStatus, LogOracle, RecordId};
-pub use three_node::{ThreeNodeCluster, TieredCluster};
+pub use three_node::{GroupCluster, ThreeNodeCluster, TieredCluster};
 pub use transition::{parse_script, Cut, GroupAction, ParseError, Transition};
 pub use violation::{Invariant, Violation};

@@ -30,3 +30,13 @@ cluster_reference!(
     ClusterShape::THREE_NODES,
     ClusterModel::with_store
 );
+
+/// The reference state machine of a three-node cluster whose test is about its consumer group:
+/// the same faults, with the group's members acting most of the time.
+pub struct GroupCluster;
+
+cluster_reference!(
+    GroupCluster,
+    ClusterShape::THREE_NODES,
+    ClusterModel::with_group_focus
+);

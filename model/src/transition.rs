@@ -210,6 +210,9 @@ pub enum Transition {
 /// What a group consumer does in a [`Transition::Group`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum GroupAction {
+    /// The consumer loop's next step: join, ask for a committed offset, commit, or read,
+    /// whichever it needs next.
+    Poll,
     /// Joins (or rejoins) the group.
     Join,
     /// Reads its next assigned partition from its position (asking for the committed offset
@@ -231,7 +234,8 @@ pub enum GroupAction {
 
 impl GroupAction {
     /// Every action, in the order of their names.
-    pub const ALL: [GroupAction; 7] = [
+    pub const ALL: [GroupAction; 8] = [
+        GroupAction::Poll,
         GroupAction::Join,
         GroupAction::Fetch,
         GroupAction::Commit,
@@ -244,6 +248,7 @@ impl GroupAction {
     /// The action's name in a script.
     pub fn name(self) -> &'static str {
         match self {
+            GroupAction::Poll => "poll",
             GroupAction::Join => "join",
             GroupAction::Fetch => "fetch",
             GroupAction::Commit => "commit",
@@ -502,7 +507,7 @@ impl FromStr for Transition {
                 "`partition` needs a kind: split, isolate-leader, all-apart, one-way or partial",
             )?),
             "group" => Some(words.next().ok_or(
-                "`group` needs an action: join, fetch, commit, fetch-offset, leave, crash or stall",
+                "`group` needs an action: poll, join, fetch, commit, fetch-offset, leave, crash or stall",
             )?),
             _ => None,
         };

@@ -228,6 +228,35 @@ impl GroupConsumer {
             .map(Some)
     }
 
+    /// The consumer loop's next step, one operation: join if in no generation, else ask for the
+    /// committed offset of a partition whose position it does not know, else commit where it
+    /// has read past the committed offset, else read the next partition.
+    pub fn poll(
+        &mut self,
+        now: Time,
+        out: &mut Vec<ClientOutput>,
+    ) -> Result<Option<u64>, ClientError> {
+        if self.generation.is_none() {
+            return self.join(now, out);
+        }
+        let unknown = self
+            .assigned
+            .iter()
+            .copied()
+            .find(|p| !self.positions.contains_key(p));
+        if let Some(partition) = unknown {
+            return self.fetch_offset_of(now, partition, out);
+        }
+        let ahead = self.assigned.iter().any(|p| {
+            self.positions.get(p).copied().unwrap_or(0)
+                > self.committed.get(p).copied().unwrap_or(0)
+        });
+        if ahead {
+            return self.commit(now, out);
+        }
+        self.fetch(now, out)
+    }
+
     /// Asks for the committed offset of the next assigned partition (joins first if not in a
     /// generation).
     pub fn fetch_offset(

@@ -8,7 +8,8 @@
 use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use sq_model::{
-    ClusterModel, ClusterShape, SingleNodeCluster, ThreeNodeCluster, TieredCluster, Transition,
+    ClusterModel, ClusterShape, GroupCluster, SingleNodeCluster, ThreeNodeCluster, TieredCluster,
+    Transition,
 };
 use sq_sim::ddmin::{minimize, violated};
 use sq_sim::{Sim, SimConfig};
@@ -36,6 +37,10 @@ impl Reference for SingleNodeCluster {
 }
 
 impl Reference for ThreeNodeCluster {
+    const SHAPE: ClusterShape = ClusterShape::THREE_NODES;
+}
+
+impl Reference for GroupCluster {
     const SHAPE: ClusterShape = ClusterShape::THREE_NODES;
 }
 
@@ -182,8 +187,17 @@ fn config(default_cases: u32, file: &'static str) -> Config {
 
 /// Runs the model-based test against reference `R`.
 fn check_against<R: Reference>(default_cases: u32, file: &'static str) {
+    check_long::<R>(default_cases, file, 1..80);
+}
+
+/// Runs the model-based test against reference `R`, with scripts of `length` transitions.
+fn check_long<R: Reference>(
+    default_cases: u32,
+    file: &'static str,
+    length: std::ops::Range<usize>,
+) {
     let mut runner = TestRunner::new(config(default_cases, file));
-    let strategy = R::sequential_strategy(1..80);
+    let strategy = R::sequential_strategy(length);
     let result = runner.run(&strategy, |(initial, transitions, seen)| {
         SimTest::<R>::test_sequential(config(default_cases, file), initial, transitions, seen);
         Ok(())
@@ -220,6 +234,14 @@ fn three_node_cluster_matches_the_model() {
 #[test]
 fn tiered_cluster_matches_the_model() {
     check_against::<TieredCluster>(256, "tiered_cluster.txt");
+}
+
+/// Three nodes with the same faults, the consumer group's members acting most of the time:
+/// joins, fetches, commits, fetch-offsets, leaves, consumer crashes and stalls.
+#[test]
+fn consumer_group_matches_the_model() {
+    // A member's loop takes several operations before its first commit: longer scripts.
+    check_long::<GroupCluster>(128, "consumer_group.txt", 40..240);
 }
 
 #[test]

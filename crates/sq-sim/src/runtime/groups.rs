@@ -52,6 +52,7 @@ impl Sim {
                 self.trace.record(now, What::Fault { what });
             }
             _ if !m.is_idle() => {}
+            GroupAction::Poll => drop(m.poll(now, &mut out)),
             GroupAction::Join => drop(m.join(now, &mut out)),
             GroupAction::Fetch => drop(m.fetch(now, &mut out)),
             GroupAction::Commit => drop(m.commit(now, &mut out)),
