@@ -222,6 +222,9 @@ pub enum GroupAction {
     Commit,
     /// Asks for the committed offset of its next assigned partition.
     FetchOffset,
+    /// Commits an offset before the one it last learnt was committed (it wants to read again
+    /// from earlier): the node must refuse it.
+    Rewind,
     /// Leaves the group.
     Leave,
     /// The consumer's process dies and restarts at once with nothing in memory: its operation
@@ -234,12 +237,13 @@ pub enum GroupAction {
 
 impl GroupAction {
     /// Every action, in the order of their names.
-    pub const ALL: [GroupAction; 8] = [
+    pub const ALL: [GroupAction; 9] = [
         GroupAction::Poll,
         GroupAction::Join,
         GroupAction::Fetch,
         GroupAction::Commit,
         GroupAction::FetchOffset,
+        GroupAction::Rewind,
         GroupAction::Leave,
         GroupAction::Crash,
         GroupAction::Stall,
@@ -253,6 +257,7 @@ impl GroupAction {
             GroupAction::Fetch => "fetch",
             GroupAction::Commit => "commit",
             GroupAction::FetchOffset => "fetch-offset",
+            GroupAction::Rewind => "rewind",
             GroupAction::Leave => "leave",
             GroupAction::Crash => "crash",
             GroupAction::Stall => "stall",
@@ -507,7 +512,7 @@ impl FromStr for Transition {
                 "`partition` needs a kind: split, isolate-leader, all-apart, one-way or partial",
             )?),
             "group" => Some(words.next().ok_or(
-                "`group` needs an action: poll, join, fetch, commit, fetch-offset, leave, crash or stall",
+                "`group` needs an action: poll, join, fetch, commit, fetch-offset, rewind, leave, crash or stall",
             )?),
             _ => None,
         };

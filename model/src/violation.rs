@@ -88,7 +88,7 @@ impl Invariant {
             Invariant::CrcIntegrity => Some(3),
             Invariant::Converged => Some(5),
             Invariant::TrimmedInStore => Some(6),
-            Invariant::GroupOffsets => Some(4),
+            Invariant::GroupOffsets | Invariant::GroupNoSkip => Some(4),
             _ => None,
         }
     }

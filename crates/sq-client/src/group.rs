@@ -311,6 +311,32 @@ impl GroupConsumer {
         self.start(now, request, out)
     }
 
+    /// Commits `back` offsets before what it last learnt the group committed in its next
+    /// assigned partition (a consumer that wants to read again from earlier). sq's committed
+    /// offsets never go back, so the node must refuse it. `None`: nothing assigned.
+    pub fn rewind(
+        &mut self,
+        now: Time,
+        back: u64,
+        out: &mut Vec<ClientOutput>,
+    ) -> Result<Option<u64>, ClientError> {
+        let Some(generation) = self.generation else {
+            return self.join(now, out);
+        };
+        let Some(partition) = self.next_partition() else {
+            return Ok(None);
+        };
+        let committed = self.committed.get(&partition).copied().unwrap_or(0);
+        let request = GroupRequest::Commit {
+            group: self.group,
+            member: self.member,
+            generation,
+            partition,
+            offset: committed.saturating_sub(back),
+        };
+        self.start(now, request, out)
+    }
+
     fn schedule_heartbeat(&mut self, now: Time, out: &mut Vec<ClientOutput>) {
         let at = now + self.config.heartbeat_every;
         self.next_heartbeat = Some(at);
@@ -478,12 +504,12 @@ impl GroupConsumer {
             ) => {
                 self.committed.insert(*partition, *offset);
             }
-            (GroupRequest::FetchOffset { partition, .. }, GroupOk::Offset { offset }) => {
-                if self.assigned.contains(partition) {
-                    let at = offset.unwrap_or(0);
-                    self.positions.insert(*partition, at);
-                    self.committed.insert(*partition, at);
-                }
+            (GroupRequest::FetchOffset { partition, .. }, GroupOk::Offset { offset })
+                if self.assigned.contains(partition) =>
+            {
+                let at = offset.unwrap_or(0);
+                self.positions.insert(*partition, at);
+                self.committed.insert(*partition, at);
             }
             _ => {}
         }
@@ -507,7 +533,7 @@ impl GroupConsumer {
     /// Handles a timer: the operation's resend or timeout, and the heartbeat when it is due.
     pub fn on_timer(&mut self, now: Time, out: &mut Vec<ClientOutput>) {
         self.session.on_timer(now, out);
-        if !self.next_heartbeat.is_some_and(|t| now >= t) {
+        if self.next_heartbeat.is_none_or(|t| now < t) {
             return;
         }
         let Some(generation) = self.generation.filter(|_| !self.stalled) else {

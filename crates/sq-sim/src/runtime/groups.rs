@@ -57,6 +57,10 @@ impl Sim {
             GroupAction::Fetch => drop(m.fetch(now, &mut out)),
             GroupAction::Commit => drop(m.commit(now, &mut out)),
             GroupAction::FetchOffset => drop(m.fetch_offset(now, &mut out)),
+            GroupAction::Rewind => {
+                let back = 1 + self.rng.below(3);
+                drop(m.rewind(now, back, &mut out))
+            }
             GroupAction::Leave => drop(m.leave(now, &mut out)),
         }
         self.route_client(client, &mut out);

@@ -258,6 +258,12 @@ fn s09_script(rng: &mut SimRng, leader_after: &mut LeaderAfter) -> Vec<Transitio
     // It comes back: one more generation.
     s.push(group(crashed, GroupAction::Join, rng));
     group_rounds(rng, &mut s, 40, &all, true);
+    // Each member, once idle, tries to commit an offset before the committed one: refused.
+    s.push(run(rng, 40, 50));
+    for &m in &all {
+        s.push(group(m, GroupAction::Rewind, rng));
+    }
+    s.push(run(rng, 20, 30));
     // No more records: the group reads and commits up to the end.
     group_rounds(rng, &mut s, 120, &all, false);
     s
@@ -330,6 +336,20 @@ fn s09_check(sim: &Sim) -> Result<(), String> {
             "the newest generation joined is {newest}; expected at least 5 (the crashed \
              consumer expelled, then back)"
         ));
+    }
+    let refused = sim
+        .history()
+        .iter()
+        .filter(
+            |e| matches!(&e.outcome, Outcome::Fail(m) if m.contains("below the committed offset")),
+        )
+        .count();
+    if refused == 0 {
+        return Err(
+            "no commit below the committed offset was refused: the rewinds never \
+                    reached a leader, or were accepted"
+                .to_string(),
+        );
     }
     let (acked, read) = s09_ends(sim);
     for (p, end) in acked {
