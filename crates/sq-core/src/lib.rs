@@ -7,12 +7,14 @@
 pub mod codec;
 pub mod ids;
 pub mod peer;
+pub mod probe;
 pub mod proto;
 pub mod time;
 
 pub use codec::{BatchMeta, EntryKind, FrameError, FrameHeader};
 pub use ids::{ClientId, NodeId, Offset, PartitionId, ProducerId};
 pub use peer::{AppendReply, AppendRequest, PeerMsg, SnapshotRequest, VoteReply, VoteRequest};
+pub use probe::{Probe, Probes};
 pub use proto::{
     Definiteness, FetchError, FetchOk, FetchRequest, FetchedRecord, ProduceError, ProduceOk,
     ProduceRequest, Reply, Request,

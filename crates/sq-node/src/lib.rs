@@ -21,6 +21,7 @@ mod error;
 mod jitter;
 mod node;
 mod partition;
+mod probes;
 mod producers;
 mod progress;
 mod repair;

@@ -249,6 +249,7 @@ pub struct Node {
     damage_seen: Option<u64>,
     recovery: Recovery,
     scratch: BytesMut,
+    pub(crate) probes: sq_core::Probes,
 }
 
 impl Node {
@@ -346,6 +347,7 @@ impl Node {
             scratch: BytesMut::new(),
             base,
             tier,
+            probes: sq_core::Probes::default(),
         };
         node.rebuild()?;
         node.load_manifest_entries(disk)?;
@@ -625,6 +627,11 @@ impl Node {
         };
         match self.producers.check(p.producer, p.epoch, p.seq, partition) {
             Verdict::Duplicate(a) => {
+                self.probes.hit(if self.term_at(a.index) == self.meta.term {
+                    sq_core::Probe::DedupHit
+                } else {
+                    sq_core::Probe::DedupHitAfterFailover
+                });
                 let ok = Ok(ProduceOk {
                     base_offset: a.base_offset,
                 });
@@ -653,7 +660,10 @@ impl Node {
                 // Refused before anything is lost: the WAL waits for the store to take its
                 // older segments.
                 let m = meta(0, RefusalReason::StorageFull as u32);
-                return self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out);
+                return {
+                    self.probes.hit(sq_core::Probe::StorageFullAnswered);
+                    self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out)
+                };
             }
             Verdict::Append => {}
         }
@@ -675,7 +685,10 @@ impl Node {
             }
             Err(WalError::NoSpace) => {
                 let m = meta(0, RefusalReason::StorageFull as u32);
-                self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out);
+                {
+                    self.probes.hit(sq_core::Probe::StorageFullAnswered);
+                    self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out)
+                };
             }
             Err(e) => {
                 reply(out, Err(ProduceError::StorageFailed(e.to_string())));
@@ -829,6 +842,7 @@ impl Node {
     fn sync_failed(&mut self, now: Time, e: DiskError, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         let keep = self.wal.synced_index();
         let why = format!("sync failed: {e}");
+        self.probes.hit(sq_core::Probe::SyncFailedCut);
         // A leader that cut entries of its own term must not write others at the same indexes
         // in the same term: a follower holding the first would take the second for it
         // (canonical/raft#320). It steps down; a new term starts with new identities.

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod checker;
 mod checks;
 mod converge;
+mod coverage;
 mod events;
 mod faults;
 mod finish;
@@ -101,6 +102,10 @@ pub struct SimConfig {
     pub store: Option<StoreFaults>,
     /// The leaders' WAL budget in bytes: past it, produces get a definite `StorageFull`.
     pub max_wal_bytes: u64,
+    /// Whether damage follows the fault atlas (one replica's storage may lie per run). Off
+    /// (`# atlas: off` in a script) it lands where aimed, beyond what a quorum is promised to
+    /// survive: a way to show a real loss, never used by the suite's searches.
+    pub atlas: bool,
 }
 
 impl SimConfig {
@@ -144,6 +149,7 @@ impl SimConfig {
             max_inflight_bytes: rng.between(300, 8000) as usize,
             store: None,
             max_wal_bytes: u64::MAX,
+            atlas: true,
         }
     }
 
@@ -268,6 +274,8 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// Counts.
     pub stats: RunStats,
+    /// How often the nodes, their WALs and the clients reached their rare paths.
+    pub probes: sq_core::Probes,
 }
 
 enum Payload {
