@@ -660,10 +660,7 @@ impl Node {
                 // Refused before anything is lost: the WAL waits for the store to take its
                 // older segments.
                 let m = meta(0, RefusalReason::StorageFull as u32);
-                return {
-                    self.probes.hit(sq_core::Probe::StorageFullAnswered);
-                    self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out)
-                };
+                return self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out);
             }
             Verdict::Append => {}
         }
@@ -685,10 +682,7 @@ impl Node {
             }
             Err(WalError::NoSpace) => {
                 let m = meta(0, RefusalReason::StorageFull as u32);
-                {
-                    self.probes.hit(sq_core::Probe::StorageFullAnswered);
-                    self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out)
-                };
+                self.refuse(now, from, req, m, ProduceError::StorageFull, disk, out);
             }
             Err(e) => {
                 reply(out, Err(ProduceError::StorageFailed(e.to_string())));
@@ -714,6 +708,9 @@ impl Node {
     ) {
         match self.append(now, EntryKind::Refusal, &meta, &[], disk) {
             Ok(index) => {
+                if matches!(error, ProduceError::StorageFull) {
+                    self.probes.hit(sq_core::Probe::StorageFullAnswered);
+                }
                 self.answer_at(index, from, req, Err(error), out);
                 self.replicate(now, disk, out);
             }
