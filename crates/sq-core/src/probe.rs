@@ -7,7 +7,9 @@
 pub enum Probe {
     /// WAL recovery cut a torn tail (a frame cut short after the last sync).
     TornTailCut,
-    /// A replica found a damaged entry and started its repair (horizon stored, log cut).
+    /// A running replica found a damaged entry and started its repair (horizon stored, log
+    /// cut). Damage recovery finds at a start is not counted here (it leaves repair all the
+    /// same: [`Probe::RepairDone`]).
     RepairStarted,
     /// A replica in repair reached its horizon again and left repair.
     RepairDone,
@@ -31,7 +33,8 @@ pub enum Probe {
     DedupHit,
     /// A produce was a copy of a batch appended in an earlier term (by an earlier leader).
     DedupHitAfterFailover,
-    /// A produce was answered with a definite `StorageFull`.
+    /// A produce was refused with a definite `StorageFull`, the refusal recorded in the log (a
+    /// late copy answered from the record again is not counted).
     StorageFullAnswered,
     /// An upload to the object store failed and was scheduled again.
     UploadRetried,
