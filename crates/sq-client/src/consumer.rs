@@ -171,6 +171,11 @@ impl Consumer {
         self.session.on_timer(now, out);
     }
 
+    /// How often this consumer reached its rare paths (coverage probes).
+    pub fn probes(&self) -> &sq_core::Probes {
+        &self.session.probes
+    }
+
     /// Takes the history recorded since the last call.
     pub fn drain_history(&mut self) -> History {
         self.session.drain_history()

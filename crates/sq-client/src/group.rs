@@ -379,9 +379,18 @@ impl GroupConsumer {
                 let to = leader.unwrap_or_else(|| self.session.after(from));
                 self.session.set_target(to);
             }
-            Reply::Group(Err(e)) if e.needs_rejoin() => self.forget_generation(),
+            Reply::Group(Err(e)) if e.needs_rejoin() => self.must_rejoin(),
             _ => {}
         }
+    }
+
+    /// Its generation is no longer current (a refusal said so): it rejoins at its next
+    /// operation.
+    fn must_rejoin(&mut self) {
+        self.session
+            .probes
+            .hit(sq_core::Probe::GroupConsumerRejoins);
+        self.forget_generation();
     }
 
     fn forget_generation(&mut self) {
@@ -462,7 +471,7 @@ impl GroupConsumer {
             }
             Err(e) => {
                 if e.needs_rejoin() {
-                    self.forget_generation();
+                    self.must_rejoin();
                 }
                 self.session
                     .finish(now, Outcome::Fail(e.to_string()), Some(from));
@@ -564,6 +573,11 @@ impl GroupConsumer {
     pub fn crash(&mut self, now: Time) {
         self.session
             .finish(now, Outcome::Info("the consumer crashed".into()), None);
+    }
+
+    /// How often this consumer reached its rare paths (coverage probes).
+    pub fn probes(&self) -> &sq_core::Probes {
+        &self.session.probes
     }
 
     /// Takes the history recorded since the last call.

@@ -139,7 +139,7 @@ impl Producer {
                 self.give_up_if_spent(now, next, "redirects", &e);
             }
             Err(e) if e.definiteness() == Definiteness::Definite => {
-                self.epoch += 1;
+                self.new_epoch();
                 self.session
                     .finish(now, Outcome::Fail(e.to_string()), Some(from));
             }
@@ -157,7 +157,7 @@ impl Producer {
         if let Next::Spent { used } = next {
             let outcome = Outcome::Info(format!("no ack after {used} {what}; last: {last}"));
             self.session.finish(now, outcome, None);
-            self.epoch += 1;
+            self.new_epoch();
         }
     }
 
@@ -168,8 +168,19 @@ impl Producer {
         let busy = !self.session.is_idle();
         self.session.on_timer(now, out);
         if busy && self.session.is_idle() {
-            self.epoch += 1;
+            self.new_epoch();
         }
+    }
+
+    /// Closes the epoch after a batch that was not acked.
+    fn new_epoch(&mut self) {
+        self.epoch += 1;
+        self.session.probes.hit(sq_core::Probe::ProducerNewEpoch);
+    }
+
+    /// How often this producer reached its rare paths (coverage probes).
+    pub fn probes(&self) -> &sq_core::Probes {
+        &self.session.probes
     }
 
     /// Takes the history recorded since the last call.

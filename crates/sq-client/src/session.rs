@@ -74,6 +74,8 @@ pub(crate) struct Session {
     next_op: u64,
     in_flight: Option<InFlight>,
     history: History,
+    /// Coverage probes: how often the client's rare paths ran.
+    pub probes: sq_core::Probes,
 }
 
 impl Session {
@@ -99,6 +101,7 @@ impl Session {
             next_op: first_op,
             in_flight: None,
             history: Vec::new(),
+            probes: sq_core::Probes::default(),
         }
     }
 
@@ -218,6 +221,7 @@ impl Session {
         let to = leader
             .filter(|&n| n.0 < self.limits.nodes && n != from)
             .unwrap_or_else(|| self.after(from));
+        self.probes.hit(sq_core::Probe::ClientRedirected);
         self.retry(now, from, to, out)
     }
 
@@ -293,6 +297,7 @@ impl Session {
             );
             return;
         }
+        self.probes.hit(sq_core::Probe::ClientResentAfterTimeout);
         self.target = self.after(self.target);
         self.send(now, out);
     }

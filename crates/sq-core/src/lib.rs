@@ -9,6 +9,7 @@ pub mod group;
 pub mod group_proto;
 pub mod ids;
 pub mod peer;
+pub mod probe;
 pub mod proto;
 pub mod time;
 
@@ -17,6 +18,7 @@ pub use group::GroupOp;
 pub use group_proto::{GroupError, GroupOk, GroupRequest};
 pub use ids::{ClientId, GroupId, MemberId, NodeId, Offset, PartitionId, ProducerId};
 pub use peer::{AppendReply, AppendRequest, PeerMsg, SnapshotRequest, VoteReply, VoteRequest};
+pub use probe::{Probe, Probes};
 pub use proto::{
     Definiteness, FetchError, FetchOk, FetchRequest, FetchedRecord, ProduceError, ProduceOk,
     ProduceRequest, Reply, Request,

@@ -16,6 +16,7 @@ use sq_storage::{Disk, DiskError, Snapshot, SnapshotError};
 impl Node {
     /// Leader: sends follower `to` its snapshot, as one append in flight.
     pub(crate) fn send_snapshot(&mut self, to: NodeId, out: &mut Vec<Output>) {
+        self.probes.hit(sq_core::Probe::SnapshotSent);
         let data = self.base.snapshot.encode();
         let last_index = self.base.last_index();
         let len = data.len();
@@ -105,6 +106,7 @@ impl Node {
         self.tier.set_manifest(manifest, self.config.partitions);
         self.commit_index = self.commit_index.max(at);
         self.verified = if keep_log { self.verified.max(at) } else { at };
+        self.probes.hit(sq_core::Probe::SnapshotInstalled);
         self.leader_last = None;
         if let Err(e) = self.rebuild() {
             return self.fail(format!("rebuilding after a snapshot failed: {e}"), out);

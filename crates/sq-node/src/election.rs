@@ -77,6 +77,7 @@ impl Node {
             let since = Time(now.nanos().saturating_sub(timeout));
             let heard = 1 + self.heard.values().filter(|&&t| t >= since).count();
             if heard < self.majority() {
+                self.probes.hit(sq_core::Probe::CheckQuorumStepDown);
                 self.step_down(now, out);
             } else {
                 self.timers.set(Timer::Election, now + timeout);
@@ -181,6 +182,9 @@ impl Node {
         if m.pre_vote {
             let granted = m.term > self.meta.term && self.log_ok(&m) && !self.has_live_leader(now);
             let term = if granted { m.term } else { self.meta.term };
+            if !granted {
+                self.probes.hit(sq_core::Probe::PreVoteRefused);
+            }
             return reply(out, term, granted);
         }
         if self.has_live_leader(now) {

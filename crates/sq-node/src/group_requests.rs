@@ -10,7 +10,7 @@
 use crate::node::{Node, Output};
 use crate::status::Role;
 use sq_core::codec::EntryKind;
-use sq_core::{ClientId, GroupError, GroupOk, GroupOp, GroupRequest, Reply, Time};
+use sq_core::{ClientId, GroupError, GroupOk, GroupOp, GroupRequest, Probe, Reply, Time};
 use sq_storage::{Disk, WalError};
 
 impl Node {
@@ -89,6 +89,15 @@ impl Node {
                     .groups
                     .check_commit(&op, partitions, part.next_offset())
                 {
+                    match e {
+                        GroupError::OffsetRegression { .. } => {
+                            self.probes.hit(Probe::GroupOffsetRegressionRefused)
+                        }
+                        GroupError::StaleGeneration { .. } | GroupError::UnknownMember { .. } => {
+                            self.probes.hit(Probe::GroupCommitStale)
+                        }
+                        _ => {}
+                    }
                     return reply(out, Err(e));
                 }
                 self.sessions.insert((group, member), now);
@@ -164,6 +173,7 @@ impl Node {
             let op = GroupOp::Expire { group, member };
             match self.append(now, EntryKind::Group, &op.to_meta(), &[], disk) {
                 Ok(_) => {
+                    self.probes.hit(Probe::GroupMemberExpired);
                     self.sessions.remove(&(group, member));
                 }
                 // No room: try again at the next input.

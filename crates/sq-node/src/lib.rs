@@ -23,6 +23,7 @@ mod groups;
 mod jitter;
 mod node;
 mod partition;
+mod probes;
 mod producers;
 mod progress;
 mod repair;

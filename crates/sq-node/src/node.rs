@@ -268,6 +268,7 @@ pub struct Node {
     damage_seen: Option<u64>,
     recovery: Recovery,
     scratch: BytesMut,
+    pub(crate) probes: sq_core::Probes,
 }
 
 impl Node {
@@ -367,6 +368,7 @@ impl Node {
             scratch: BytesMut::new(),
             base,
             tier,
+            probes: sq_core::Probes::default(),
         };
         node.rebuild()?;
         node.load_manifest_entries(disk)?;
@@ -657,6 +659,11 @@ impl Node {
         };
         match self.producers.check(p.producer, p.epoch, p.seq, partition) {
             Verdict::Duplicate(a) => {
+                self.probes.hit(if self.term_at(a.index) == self.meta.term {
+                    sq_core::Probe::DedupHit
+                } else {
+                    sq_core::Probe::DedupHitAfterFailover
+                });
                 let ok = Ok(ProduceOk {
                     base_offset: a.base_offset,
                 });
@@ -733,6 +740,9 @@ impl Node {
     ) {
         match self.append(now, EntryKind::Refusal, &meta, &[], disk) {
             Ok(index) => {
+                if matches!(error, ProduceError::StorageFull) {
+                    self.probes.hit(sq_core::Probe::StorageFullAnswered);
+                }
                 self.answer_at(index, from, req, Reply::Produce(Err(error)), out);
                 self.replicate(now, disk, out);
             }
@@ -857,6 +867,7 @@ impl Node {
     fn sync_failed(&mut self, now: Time, e: DiskError, disk: &mut dyn Disk, out: &mut Vec<Output>) {
         let keep = self.wal.synced_index();
         let why = format!("sync failed: {e}");
+        self.probes.hit(sq_core::Probe::SyncFailedCut);
         // A leader that cut entries of its own term must not write others at the same indexes
         // in the same term: a follower holding the first would take the second for it
         // (canonical/raft#320). It steps down; a new term starts with new identities.

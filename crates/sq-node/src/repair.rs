@@ -54,6 +54,7 @@ impl Node {
         if self.role != Role::Follower {
             self.step_down(now, out);
         }
+        self.probes.hit(sq_core::Probe::RepairStarted);
         if let Err(e) = self.cut_log(disk, index) {
             return self.fail(format!("cutting damaged entry {index} failed: {e}"), out);
         }
@@ -86,7 +87,10 @@ impl Node {
             let index = self.scrub_next;
             match self.wal.read(disk, index) {
                 Ok(_) => self.scrub_next += 1,
-                Err(WalError::Corrupt { .. }) => return self.damaged(now, index, disk, out),
+                Err(WalError::Corrupt { .. }) => {
+                    self.probes.hit(sq_core::Probe::ScrubFoundDamage);
+                    return self.damaged(now, index, disk, out);
+                }
                 Err(e) => return self.fail(format!("scrubbing entry {index} failed: {e}"), out),
             }
         }
@@ -112,6 +116,7 @@ impl Node {
         if !reached && !caught_up {
             return;
         }
+        self.probes.hit(sq_core::Probe::RepairDone);
         let before = self.meta;
         self.meta.repair_term = 0;
         self.meta.repair_index = 0;

@@ -230,6 +230,7 @@ impl Node {
                     self.term_at(h.index),
                     self.commit_index
                 );
+                self.probes.hit(sq_core::Probe::ConflictTruncated);
                 if let Err(e) = self.cut_log(disk, h.index) {
                     return self.fail(format!("cutting a conflicting suffix failed: {e}"), out);
                 }
@@ -287,6 +288,7 @@ impl Node {
         hint: u64,
         out: &mut Vec<Output>,
     ) {
+        self.probes.hit(sq_core::Probe::AppendRefused);
         out.push(Output::Send {
             to: leader,
             msg: PeerMsg::AppendReply(AppendReply {

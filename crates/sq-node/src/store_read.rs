@@ -51,6 +51,7 @@ impl Node {
             read.waiters.push(parked);
             return None;
         }
+        self.probes.hit(sq_core::Probe::ObjectRead);
         let token = self.token();
         out.push(Output::Store {
             token,
@@ -104,6 +105,7 @@ impl Node {
                 }
             }
             Err(_) => {
+                self.probes.hit(sq_core::Probe::ObjectCorrupt);
                 let desc = read.desc;
                 answer_all(read.waiters, out, |f| {
                     let next = desc.span(f.partition.0).map_or(f.offset + 1, |s| s.end);

@@ -309,6 +309,7 @@ impl Node {
     }
 
     fn retry_later(&mut self, now: Time) {
+        self.probes.hit(sq_core::Probe::UploadRetried);
         let t = &mut self.tier;
         t.backoff = if t.backoff == 0 {
             self.config.tier.retry_min
@@ -373,6 +374,7 @@ impl Node {
                 continue;
             };
             if last <= covered && !self.tier.in_manifest(&o.key, first) {
+                self.probes.hit(sq_core::Probe::OrphanDeleted);
                 let token = self.token();
                 out.push(Output::Store {
                     token,

@@ -44,8 +44,57 @@ impl fmt::Display for Failure {
         for e in &self.last_events {
             writeln!(f, "    {e}")?;
         }
-        write!(f, "  replay: {}", self.replay)
+        write!(f, "  replay: {}", self.replay)?;
+        if let Some(diagram) = diagram_command(&self.replay) {
+            write!(f, "\n  diagram: {diagram}")?;
+        }
+        Ok(())
     }
 }
 
+/// The command that writes the space-time diagram of the run `replay` replays: the same run
+/// with `--html FILE` instead of `--trace`, the file named after the script (`X.script` gives
+/// `X.html`) or the scenario and seed. `None` for a replay line that is not an `sq-sim` command.
+pub fn diagram_command(replay: &str) -> Option<String> {
+    let (cmd, _) = replay.split_once(" --trace")?;
+    if !cmd.contains("sq-sim -- ") {
+        return None;
+    }
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let after = |flag: &str| {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .and_then(|i| words.get(i + 1))
+    };
+    let file = match (after("--script"), after("--scenario"), after("--seed")) {
+        (Some(script), _, _) => {
+            let stem = script.strip_suffix(".script").unwrap_or(script);
+            format!("{stem}.html")
+        }
+        (None, Some(scenario), Some(seed)) => format!("target/{scenario}-seed-{seed}.html"),
+        _ => return None,
+    };
+    Some(format!("{cmd} --html {file}"))
+}
+
 impl std::error::Error for Failure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn the_diagram_command_follows_the_replay_command() {
+        assert_eq!(
+            diagram_command("cargo run --release -p sq-sim -- replay --script target/tmp/model-case-7.script --trace"),
+            Some("cargo run --release -p sq-sim -- replay --script target/tmp/model-case-7.script --html target/tmp/model-case-7.html".into())
+        );
+        assert_eq!(
+            diagram_command("cargo run --release -p sq-sim -- run --scenario S04 --seed 7 --trace"),
+            Some("cargo run --release -p sq-sim -- run --scenario S04 --seed 7 --html target/S04-seed-7.html".into())
+        );
+        assert_eq!(diagram_command("seed 7"), None);
+    }
+}

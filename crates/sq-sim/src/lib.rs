@@ -7,7 +7,9 @@
 
 pub mod bench;
 pub mod ddmin;
+pub mod diagram;
 pub mod disk;
+pub mod export;
 pub mod failure;
 pub mod figures;
 pub mod invariants;
@@ -18,6 +20,7 @@ pub mod runtime;
 pub mod scenarios;
 pub mod store;
 pub mod swarm;
+pub mod sweep;
 pub mod text;
 pub mod trace;
 

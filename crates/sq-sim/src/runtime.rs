@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod checker;
 mod checks;
 mod converge;
+mod coverage;
 mod events;
 mod faults;
 mod finish;
@@ -105,6 +106,10 @@ pub struct SimConfig {
     pub store: Option<StoreFaults>,
     /// The leaders' WAL budget in bytes: past it, produces get a definite `StorageFull`.
     pub max_wal_bytes: u64,
+    /// Whether damage follows the fault atlas (one replica's storage may lie per run). Off
+    /// (`# atlas: off` in a script) it lands where aimed, beyond what a quorum is promised to
+    /// survive: a way to show a real loss, never used by the suite's searches.
+    pub atlas: bool,
 }
 
 impl SimConfig {
@@ -152,6 +157,7 @@ impl SimConfig {
             // Drawn apart from the rest, so the draws above keep their values: from a few
             // heartbeats to many, so that expiry is reached in some seeds and rare in others.
             session_timeout: SimRng::new(mix(seed, 0x6e55)).between(100, 400) * Time::MILLI,
+            atlas: true,
         }
     }
 
@@ -277,6 +283,8 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// Counts.
     pub stats: RunStats,
+    /// How often the nodes, their WALs and the clients reached their rare paths.
+    pub probes: sq_core::Probes,
 }
 
 enum Payload {

@@ -7,7 +7,6 @@ use serde::Serialize;
 use sq_core::Time;
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 
 /// What a message said: the one-line description the protocol type gives of itself
 /// (`Display` of `sq_core::Request` and `sq_core::Reply`), so there is one description of each.
@@ -28,7 +27,7 @@ impl fmt::Display for Msg {
 }
 
 /// One event.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum What {
     /// A message left `from`.
@@ -100,7 +99,7 @@ pub enum What {
 }
 
 /// A recorded event.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TraceEvent {
     /// Its number in the run, from 0.
     pub seq: u64,
@@ -151,16 +150,121 @@ impl fmt::Display for TraceEvent {
 }
 
 /// FNV-1a, 64-bit: a tiny, fixed hash function, so trace hashes do not depend on std's hasher.
-struct Fnv64(u64);
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv64(u64);
 
-impl Hasher for Fnv64 {
-    fn finish(&self) -> u64 {
-        self.0
+impl Default for Fnv64 {
+    fn default() -> Fnv64 {
+        Fnv64(0xcbf2_9ce4_8422_2325)
     }
-    fn write(&mut self, bytes: &[u8]) {
+}
+
+impl Fnv64 {
+    /// Hashes `bytes` in.
+    pub fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// Hashes a `u64` in, 8 bytes little-endian.
+    pub fn u64(&mut self, v: u64) {
+        self.write(&v.to_le_bytes());
+    }
+
+    /// Hashes a string in: its length (8 bytes little-endian), then its UTF-8 bytes.
+    pub fn str(&mut self, s: &str) {
+        self.u64(s.len() as u64);
+        self.write(s.as_bytes());
+    }
+
+    /// The hash so far.
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl TraceEvent {
+    /// Hashes the event's canonical encoding into `h`: every integer as 8 bytes little-endian,
+    /// every string length-prefixed, each variant and optional field behind a tag byte. It is
+    /// written out here rather than taken from Rust's derived `Hash`, whose bytes may differ
+    /// between builds and platforms, so a hash compares across them.
+    pub fn encode(&self, h: &mut Fnv64) {
+        let addr = |h: &mut Fnv64, a: &Addr| match a {
+            Addr::Node(n) => {
+                h.write(b"n");
+                h.u64(u64::from(*n));
+            }
+            Addr::Client(c) => {
+                h.write(b"c");
+                h.u64(u64::from(*c));
+            }
+        };
+        h.u64(self.seq);
+        h.u64(self.time);
+        match &self.what {
+            What::Send {
+                from,
+                to,
+                msg,
+                copies,
+            } => {
+                h.write(&[0]);
+                addr(h, from);
+                addr(h, to);
+                h.str(&msg.0);
+                h.u64(u64::from(*copies));
+            }
+            What::Deliver { from, to, msg } => {
+                h.write(&[1]);
+                addr(h, from);
+                addr(h, to);
+                h.str(&msg.0);
+            }
+            What::Drop { to, why } => {
+                h.write(&[2]);
+                addr(h, to);
+                h.str(why);
+            }
+            What::Disk { node, call } => {
+                h.write(&[3]);
+                h.u64(u64::from(*node));
+                h.str(call.op);
+                h.str(&call.file);
+                h.u64(call.at);
+                h.u64(call.len);
+                match call.error {
+                    Some(e) => {
+                        h.write(&[1]);
+                        h.str(e);
+                    }
+                    None => h.write(&[0]),
+                }
+            }
+            What::Timer { at, name } => {
+                h.write(&[4]);
+                addr(h, at);
+                h.str(name);
+            }
+            What::History { line } => {
+                h.write(&[5]);
+                h.str(line);
+            }
+            What::Fault { what } => {
+                h.write(&[6]);
+                h.str(what);
+            }
+            What::Transition { index, text } => {
+                h.write(&[7]);
+                h.u64(*index as u64);
+                h.str(text);
+            }
+            What::Store { node, call } => {
+                h.write(&[8]);
+                h.u64(u64::from(*node));
+                h.str(call);
+            }
         }
     }
 }
@@ -183,7 +287,7 @@ impl Trace {
         Trace {
             ring: VecDeque::with_capacity(capacity.min(4096)),
             capacity,
-            hasher: Fnv64(0xcbf2_9ce4_8422_2325),
+            hasher: Fnv64::default(),
             count: 0,
             sink: None,
         }
@@ -205,7 +309,7 @@ impl Trace {
             time: time.nanos(),
             what,
         };
-        event.hash(&mut self.hasher);
+        event.encode(&mut self.hasher);
         self.count += 1;
         if let Some(sink) = self.sink.as_mut() {
             sink(&event);

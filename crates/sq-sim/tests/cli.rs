@@ -122,7 +122,7 @@ fn no_command_is_a_one_line_error() {
     assert_eq!(
         first_stderr_line(&out),
         (
-            "error: no command given; use one of run, replay, swarm, bench, figures (see sq-sim --help)"
+            "error: no command given; use one of run, replay, swarm, merge, bench, figures (see sq-sim --help)"
                 .to_string(),
             1
         )
@@ -480,6 +480,7 @@ fn json_mode_prints_only_json_and_no_wall_time() {
         .expect("events");
     let sim_time = summary["sim_time_ns"].as_u64().expect("sim_time_ns");
     assert!(sim_time >= last_time, "{summary}");
+    let probes = every_probe(&summary);
     assert_eq!(
         summary,
         serde_json::json!({
@@ -489,6 +490,7 @@ fn json_mode_prints_only_json_and_no_wall_time() {
             "events": events.len(),
             "sim_time_ns": sim_time,
             "trace_hash": hash,
+            "probes": probes,
         })
     );
     // The same bytes from a second process: nothing in JSON mode depends on the wall clock.
@@ -522,6 +524,7 @@ fn json_mode_prints_only_json_and_no_wall_time() {
         .expect("trace_hash")
         .to_string();
     assert_eq!(hash.len(), 16);
+    let probes = every_probe(&summary);
     assert_eq!(
         summary,
         serde_json::json!({
@@ -532,8 +535,191 @@ fn json_mode_prints_only_json_and_no_wall_time() {
             "events": events.len(),
             "sim_time_ns": sim_time,
             "trace_hash": hash,
+            "probes": probes,
         })
     );
+}
+
+/// A summary's probe counts, checked to name every probe (and nothing else) with a count.
+fn every_probe(summary: &serde_json::Value) -> serde_json::Value {
+    let probes = summary["probes"].clone();
+    let names: Vec<String> = probes
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, n)| n.is_u64())
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut all: Vec<String> = sq_core::Probe::ALL
+        .iter()
+        .map(|p| p.name().to_string())
+        .collect();
+    all.sort();
+    assert_eq!(names, all);
+    probes
+}
+
+#[test]
+fn trace_history_and_diagram_go_to_files() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outputs");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (trace, history, html) = (
+        dir.join("s04.trace.jsonl"),
+        dir.join("s04.history.jsonl"),
+        dir.join("s04.html"),
+    );
+    let [trace_s, history_s, html_s] = [&trace, &history, &html].map(|p| p.display().to_string());
+    let out = sq_sim(&[
+        "run",
+        "--scenario",
+        "S04",
+        "--seed",
+        "7",
+        "--trace",
+        &trace_s,
+        "--json",
+        "--history",
+        &history_s,
+        "--html",
+        &html_s,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Stdout is the human report when the trace goes to a file; the file ends in the summary.
+    let hash = hash_line(&out)
+        .trim_start_matches("trace hash: ")
+        .to_string();
+    let text = std::fs::read_to_string(&trace).expect("trace file");
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or_default()).expect("json");
+    assert_eq!(last["summary"]["trace_hash"], serde_json::json!(hash));
+    assert!(text.lines().count() > 100);
+    // Every history line is one operation event; each completion names its operation.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&history)
+        .expect("history file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let kinds: std::collections::BTreeSet<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap_or("?").to_string();
+            (s("f"), s("type"))
+        })
+        .collect();
+    for kind in [
+        ("produce", "invoke"),
+        ("produce", "ok"),
+        ("fetch", "invoke"),
+        ("fetch", "ok"),
+    ] {
+        assert!(
+            kinds.contains(&(kind.0.to_string(), kind.1.to_string())),
+            "{kind:?} not in {kinds:?}"
+        );
+    }
+    let acked = lines
+        .iter()
+        .find(|l| l["f"] == "produce" && l["type"] == "ok")
+        .expect("an ack");
+    assert_eq!(
+        acked["offsets"].as_array().map(Vec::len),
+        acked["values"].as_array().map(Vec::len)
+    );
+    // The diagram is one page that fetches nothing.
+    let page = std::fs::read_to_string(&html).expect("html file");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains(r#"<script type="application/json" id="data">"#));
+    for outside in ["src=", "href=", "http://", "https://", "@import"] {
+        let found = page
+            .replace("http://www.w3.org/2000/svg", "")
+            .contains(outside);
+        assert!(!found, "the page refers to something outside: {outside}");
+    }
+    // A file that cannot be written is refused before the run.
+    let out = sq_sim(&[
+        "run",
+        "--scenario",
+        "S04",
+        "--seed",
+        "7",
+        "--html",
+        "/nonexistent/dir/x.html",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+/// `swarm --json`'s summary.
+fn swarm_json(args: &[&str]) -> serde_json::Value {
+    let out = sq_sim(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON summary")
+}
+
+#[test]
+fn swarm_results_do_not_depend_on_jobs_and_shards_merge_to_the_whole() {
+    let base = [
+        "swarm", "--seeds", "9", "--start", "40", "--length", "25", "--nodes", "3",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run = |extra: &[&str]| {
+        let args = with(extra);
+        swarm_json(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let one = run(&["--jobs", "1", "--json"]);
+    let three = run(&["--jobs", "3", "--json"]);
+    assert_eq!(one, three);
+    assert_eq!(one["ok"], 9);
+    assert_eq!(one["seed_hashes"].as_array().map(Vec::len), Some(9));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("shards");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut files = Vec::new();
+    for i in 0..3 {
+        let file = dir.join(format!("shard-{i}.json")).display().to_string();
+        let shard = format!("{i}/3");
+        let out = sq_sim(
+            &with(&["--shard", &shard, "--summary", &file])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(out.status.code(), Some(0));
+        files.push(file);
+    }
+    let merged = dir.join("merged.json").display().to_string();
+    let mut args = vec!["merge", "--summary", &merged];
+    // In any order.
+    args.extend(files.iter().rev().map(String::as_str));
+    let out = sq_sim(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).expect("merged")).expect("json");
+    assert_eq!(merged, one);
+    // Two shards that leave a gap do not merge.
+    let out = sq_sim(&["merge", &files[0], &files[2]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(first_stderr_line(&out)
+        .0
+        .starts_with("error: the shards do not tile one range"));
 }
 
 #[test]
@@ -548,6 +734,8 @@ fn swarm_reports_progress_on_stderr() {
         "3",
         "--progress",
         "0",
+        "--jobs",
+        "1",
     ]);
     assert_eq!(
         out.status.code(),
@@ -568,16 +756,20 @@ fn swarm_reports_progress_on_stderr() {
     assert_eq!(
         progress,
         [
-            ("swarm: 1 of 3 seeds ok", "10"),
-            ("swarm: 2 of 3 seeds ok", "11"),
-            ("swarm: 3 of 3 seeds ok", "12"),
+            ("swarm: 1 of 3 seeds done", "10"),
+            ("swarm: 2 of 3 seeds done", "11"),
+            ("swarm: 3 of 3 seeds done", "12"),
         ]
         .map(|(a, b)| (a.to_string(), b.to_string()))
     );
-    // The default interval (5 s) prints nothing on a search this short; stdout is the summary.
+    // The default interval (5 s) prints nothing on a search this short; stdout is the summary
+    // line and the probe table (a header and a line per probe).
     let out = sq_sim(&["swarm", "--seeds", "2", "--length", "3"]);
     assert_eq!((out.status.code(), out.stderr.len()), (Some(0), 0));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        2 + sq_core::Probe::ALL.len()
+    );
     // A broken stderr does not stop the search.
     let out = sq_sim_broken_stderr(&["swarm", "--seeds", "2", "--length", "3", "--progress", "0"]);
     assert_eq!(

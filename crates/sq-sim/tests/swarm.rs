@@ -7,6 +7,15 @@ use sq_model::ClusterShape;
 use sq_sim::ddmin::minimize;
 use sq_sim::swarm::script;
 use sq_sim::Sim;
+use std::path::{Path, PathBuf};
+
+/// `path` relative to the workspace root, as a user types it there.
+fn relative(path: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().unwrap_or(root);
+    path.strip_prefix(&root)
+        .map_or(path.to_path_buf(), Path::to_path_buf)
+}
 
 /// Runs `default_seeds` swarm seeds (or `SQ_SWARM_SEEDS`) of 200 transitions on `shape`,
 /// from `start`, panicking with the smallest failing script.
@@ -25,17 +34,26 @@ fn swarm(shape: ClusterShape, start: u64, default_seeds: u64) {
         };
         if let Err(f) = Sim::new(config()).run_script(&transitions) {
             let smallest = minimize(&config, &transitions, f.violation.invariant);
-            let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
+            // Saved where `sq-sim replay` (and its `--html`) reads it, as the model-based test
+            // saves its cases.
+            let text: String = std::iter::once(mix.script_header(seed, shape.nodes))
+                .chain(smallest.iter().map(|t| format!("{t}\n")))
+                .collect();
+            let path =
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("swarm-test-{seed}.script"));
+            let mut cfg = config();
+            cfg.replay = match std::fs::write(&path, &text) {
+                Ok(()) => format!(
+                    "cargo run --release -p sq-sim -- replay --script {} --trace",
+                    relative(&path).display()
+                ),
+                Err(e) => format!("(could not write {}: {e})", path.display()),
+            };
+            let f = Sim::new(cfg).run_script(&smallest).err().unwrap_or(f);
             panic!(
-                "\n{f}\nminimal failing case ({} transitions, ddmin from {}; save it under these \
-                 header lines and replay it with `sq-sim replay --script FILE`):\n{}{}",
+                "\n{f}\nminimal failing case ({} transitions, ddmin from {}):\n{text}",
                 smallest.len(),
                 transitions.len(),
-                mix.script_header(seed, shape.nodes),
-                smallest
-                    .iter()
-                    .map(|t| format!("  {t}\n"))
-                    .collect::<String>()
             );
         }
     }

@@ -118,6 +118,7 @@ pub struct Wal {
     synced_index: u64,
     poisoned: Option<String>,
     scratch: BytesMut,
+    probes: sq_core::Probes,
 }
 
 fn segment_name(first_index: u64) -> String {
@@ -199,6 +200,7 @@ impl Wal {
             synced_index: 0,
             poisoned: None,
             scratch: BytesMut::new(),
+            probes: sq_core::Probes::default(),
         };
         let mut report = Recovery::default();
         let count = names.len();
@@ -307,6 +309,7 @@ impl Wal {
         }
         if scan.keep < data.len() {
             report.truncated_bytes += (data.len() - scan.keep) as u64;
+            self.probes.hit(sq_core::Probe::TornTailCut);
             disk.truncate(name, scan.keep as u64)?;
         }
         Ok((scan.keep as u64, None))
@@ -591,6 +594,11 @@ impl Wal {
     /// Removes every entry from `index` on (they were never synced, or conflict with a leader's
     /// log): later segments are deleted, the one holding `index` is cut before it. Durable when
     /// it returns. On a disk error the WAL is poisoned and must be reopened.
+    /// How often this WAL reached its rare paths (coverage probes).
+    pub fn probes(&self) -> &sq_core::Probes {
+        &self.probes
+    }
+
     pub fn truncate_from(&mut self, disk: &mut dyn Disk, index: u64) -> Result<(), WalError> {
         self.check_poisoned()?;
         let index = index.max(self.first_index);

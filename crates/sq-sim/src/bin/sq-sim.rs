@@ -6,12 +6,17 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::{json, Map, Value};
+use sq_sim::diagram::{self, Recorder};
 use sq_sim::scenarios::{self, Scenario};
+use sq_sim::sweep::{self, Summary};
 use sq_sim::text::{self, escaped, push_escaped, ECHO};
 use sq_sim::trace::{TraceEvent, TraceSink};
 use sq_sim::{bench, Failure, RunReport, Sim};
+use std::cell::RefCell;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// Prints a line to stdout; a closed pipe (`sq-sim … | head`) is not an error worth a panic.
@@ -51,12 +56,19 @@ enum Command {
         /// pinned ones (needs --scenario).
         #[arg(long, requires = "scenario", conflicts_with = "seed")]
         seeds_file: Option<std::path::PathBuf>,
-        /// Print every trace event of the run (one seed only).
-        #[arg(long, requires = "seed")]
-        trace: bool,
-        /// With --trace: print events as JSON lines, then a `{"summary": …}` line.
+        /// Print every trace event of the run (one seed only), or write them to FILE.
+        #[arg(long, requires = "seed", num_args = 0..=1, value_name = "FILE")]
+        trace: Option<Option<std::path::PathBuf>>,
+        /// With --trace: events as JSON lines, then a `{"summary": …}` line.
         #[arg(long, requires = "trace")]
         json: bool,
+        /// Write the client history to FILE as JSON lines (one seed only).
+        #[arg(long, requires = "seed", value_name = "FILE")]
+        history: Option<std::path::PathBuf>,
+        /// Write the run's space-time diagram to FILE, one self-contained HTML page (one seed
+        /// only).
+        #[arg(long, requires = "seed", value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
     },
     /// Replay a saved transition script (as a failing model-based case writes it).
     Replay {
@@ -66,12 +78,18 @@ enum Command {
         /// The run's seed (default: the file's `# seed:` line, else 0).
         #[arg(long, value_parser = digits)]
         seed: Option<u64>,
-        /// Print every trace event.
-        #[arg(long)]
-        trace: bool,
-        /// With --trace: print events as JSON lines, then a `{"summary": …}` line.
+        /// Print every trace event, or write them to FILE.
+        #[arg(long, num_args = 0..=1, value_name = "FILE")]
+        trace: Option<Option<std::path::PathBuf>>,
+        /// With --trace: events as JSON lines, then a `{"summary": …}` line.
         #[arg(long, requires = "trace")]
         json: bool,
+        /// Write the client history to FILE as JSON lines.
+        #[arg(long, value_name = "FILE")]
+        history: Option<std::path::PathBuf>,
+        /// Write the run's space-time diagram to FILE, one self-contained HTML page.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
     },
     /// A long randomized search: each seed draws its own fault mix and a script from the model's
     /// strategy. A failing script is saved as swarm-<seed>.script for `replay`.
@@ -85,12 +103,35 @@ enum Command {
         /// Transitions per script, at most 1000000.
         #[arg(long, default_value_t = 200, value_parser = length)]
         length: usize,
-        /// Seconds between progress lines on stderr (0: one after every seed).
+        /// Seconds between progress lines on stderr when it is not a terminal (0: one after
+        /// every seed); on a terminal a progress bar shows instead.
         #[arg(long, default_value_t = 5, value_parser = digits)]
         progress: u64,
         /// The cluster: 1 node, or 3 (partitions, clogs and pauses join the fault mix).
         #[arg(long, default_value_t = 1, value_parser = node_count)]
         nodes: u8,
+        /// Threads running seeds (default: every core). Results do not depend on it.
+        #[arg(long, value_parser = count)]
+        jobs: Option<u64>,
+        /// Run only slice I of N of the seeds (I from 0), e.g. `--shard 3/8`.
+        #[arg(long, value_parser = shard)]
+        shard: Option<(u64, u64)>,
+        /// Write the JSON summary to FILE (`sq-sim merge` combines those of many shards).
+        #[arg(long, value_name = "FILE")]
+        summary: Option<std::path::PathBuf>,
+        /// Print the JSON summary on stdout instead of the closing line and probe table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge the JSON summaries of swarm shards (`swarm --shard I/N --summary FILE`) into the
+    /// summary of the whole range, as one run over it would have reported.
+    Merge {
+        /// The summary files.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Write the merged summary to FILE as well.
+        #[arg(long, value_name = "FILE")]
+        summary: Option<std::path::PathBuf>,
     },
     /// Measure the simulator: events per wall second and simulated seconds per wall second.
     Bench {
@@ -117,6 +158,16 @@ fn node_count(s: &str) -> Result<u8, String> {
         3 => Ok(3),
         _ => Err("the cluster has 1 node or 3".into()),
     }
+}
+
+/// A `--shard I/N`: N at least 1, I below N.
+fn shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let (i, n) = (digits(i)?, count(n)?);
+    if i >= n {
+        return Err(format!("the shard index must be below {n}"));
+    }
+    Ok((i, n))
 }
 
 /// A number as the command line takes it: ASCII digits only ([`text::digits`]).
@@ -159,20 +210,159 @@ fn length(s: &str) -> Result<usize, String> {
 enum Exit {
     Violation(Box<Failure>),
     Input(String),
+    /// A violation reported elsewhere (a merged summary names it): exit code 1.
+    Failed,
 }
 
-fn sink(json: bool) -> TraceSink {
-    Box::new(move |e: &TraceEvent| {
-        let mut out = std::io::stdout().lock();
-        let _ = if json {
-            match serde_json::to_string(e) {
-                Ok(line) => writeln!(out, "{line}"),
-                Err(err) => writeln!(out, "{}", json!({ "error": err.to_string() })),
+/// Writes one trace event as a text or JSON line.
+fn write_event(out: &mut dyn Write, e: &TraceEvent, json: bool) -> std::io::Result<()> {
+    if json {
+        match serde_json::to_string(e) {
+            Ok(line) => writeln!(out, "{line}"),
+            Err(err) => writeln!(out, "{}", json!({ "error": err.to_string() })),
+        }
+    } else {
+        writeln!(out, "{e}")
+    }
+}
+
+/// Where a run's trace, history and diagram go (`--trace [FILE]`, `--json`, `--history FILE`,
+/// `--html FILE`).
+struct Outputs {
+    trace: Option<Option<PathBuf>>,
+    json: bool,
+    history: Option<PathBuf>,
+    html: Option<PathBuf>,
+}
+
+type Writer = std::io::BufWriter<std::fs::File>;
+
+/// A trace file shared by the sink and the code that ends it, with its first write error.
+type SharedWriter = Rc<RefCell<(Writer, Option<std::io::Error>)>>;
+
+/// Opens `path` for writing: before the run, so a bad path costs no run.
+fn create(path: &Path) -> Result<Writer, Exit> {
+    std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(|e| Exit::Input(format!("cannot write {}: {e}", shown(path))))
+}
+
+/// The outputs of one run, opened: the trace sink to give the simulation, and what is written
+/// once it ends.
+struct Opened {
+    sink: Option<TraceSink>,
+    /// The trace file, shared with the sink; its first write error.
+    trace_file: Option<(PathBuf, SharedWriter)>,
+    json: bool,
+    recorder: Option<Recorder>,
+    history: Option<(PathBuf, Writer)>,
+    html: Option<(PathBuf, Writer)>,
+}
+
+impl Outputs {
+    fn open(self) -> Result<Opened, Exit> {
+        let json = self.json;
+        let mut sinks: Vec<TraceSink> = Vec::new();
+        let mut trace_file = None;
+        match self.trace {
+            None => {}
+            Some(None) => sinks.push(Box::new(move |e: &TraceEvent| {
+                let _ = write_event(&mut std::io::stdout().lock(), e, json);
+            })),
+            Some(Some(path)) => {
+                let file = Rc::new(RefCell::new((create(&path)?, None)));
+                let shared = Rc::clone(&file);
+                sinks.push(Box::new(move |e: &TraceEvent| {
+                    let mut f = shared.borrow_mut();
+                    if f.1.is_none() {
+                        if let Err(err) = write_event(&mut f.0, e, json) {
+                            f.1 = Some(err);
+                        }
+                    }
+                }));
+                trace_file = Some((path, file));
             }
-        } else {
-            writeln!(out, "{e}")
+        }
+        let recorder = self.html.as_ref().map(|_| Recorder::default());
+        if let Some(r) = &recorder {
+            sinks.push(r.sink());
+        }
+        let history = match self.history {
+            Some(path) => Some((path.clone(), create(&path)?)),
+            None => None,
         };
-    })
+        let html = match self.html {
+            Some(path) => Some((path.clone(), create(&path)?)),
+            None => None,
+        };
+        let sink: Option<TraceSink> = match sinks.len() {
+            0 => None,
+            1 => sinks.pop(),
+            _ => Some(Box::new(move |e: &TraceEvent| {
+                sinks.iter_mut().for_each(|s| s(e))
+            })),
+        };
+        Ok(Opened {
+            sink,
+            trace_file,
+            json,
+            recorder,
+            history,
+            html,
+        })
+    }
+}
+
+impl Opened {
+    /// Whether the trace goes to stdout as JSON: then stdout holds JSON lines only.
+    fn json_stdout(&self) -> bool {
+        self.json && self.trace_file.is_none()
+    }
+
+    /// Writes what is written once the run ended: the summary line after a trace file's
+    /// events, the history, the diagram. `summary` is the `{"summary": …}` line.
+    fn finish(
+        self,
+        sim: &Sim,
+        result: &Result<RunReport, Box<Failure>>,
+        title: String,
+        summary: &Value,
+    ) -> Result<(), Exit> {
+        let cannot = |path: &Path, e: std::io::Error| {
+            Exit::Input(format!("cannot write {}: {e}", shown(path)))
+        };
+        if let Some((path, file)) = self.trace_file {
+            // The sink still holds the other reference: take the writer out through the cell.
+            let mut f = file.borrow_mut();
+            if let Some(e) = f.1.take() {
+                return Err(cannot(&path, e));
+            }
+            if self.json {
+                writeln!(f.0, "{summary}").map_err(|e| cannot(&path, e))?;
+            }
+            f.0.flush().map_err(|e| cannot(&path, e))?;
+        }
+        if let Some((path, mut w)) = self.history {
+            sq_sim::export::write_history(sim.history(), &mut w).map_err(|e| cannot(&path, e))?;
+        }
+        if let (Some((path, mut w)), Some(recorder)) = (self.html, self.recorder) {
+            let events = recorder.events();
+            let shape = sim.config().shape;
+            let run = diagram::Run {
+                title,
+                nodes: u32::from(shape.nodes),
+                clients: u32::from(shape.producers) + u32::from(shape.consumers),
+                events: &events,
+                history: sim.history(),
+                failure: result.as_ref().err().map(|f| &**f),
+                end: sim.now().nanos(),
+            };
+            w.write_all(diagram::html(&run).as_bytes())
+                .and_then(|()| w.flush())
+                .map_err(|e| cannot(&path, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// The last line of a run in JSON mode, `{"summary": {…}}`: `run`'s fields (which run; an
@@ -189,6 +379,7 @@ fn summary(run: Value, result: &Result<RunReport, Box<Failure>>) -> Value {
             fields.insert("events".into(), json!(r.events));
             fields.insert("sim_time_ns".into(), json!(r.sim_time.nanos()));
             fields.insert("trace_hash".into(), json!(format!("{:016x}", r.trace_hash)));
+            fields.insert("probes".into(), json!(sweep::probe_map(&r.probes)));
         }
         Err(f) => {
             fields.insert("verdict".into(), json!("violation"));
@@ -301,8 +492,7 @@ fn run(
     scenario: Option<String>,
     seed: Option<u64>,
     seeds_file: Option<std::path::PathBuf>,
-    trace: bool,
-    json: bool,
+    outputs: Outputs,
 ) -> Result<(), Exit> {
     let chosen: Vec<&Scenario> = match &scenario {
         Some(id) => vec![scenarios::find(id).ok_or_else(|| {
@@ -312,15 +502,31 @@ fn run(
         None => scenarios::all(),
     };
     if let (Some(s), Some(seed)) = (chosen.first(), seed) {
+        let mut opened = outputs.open()?;
         let start = Instant::now();
-        let result = s.run(seed, trace.then(|| sink(json)));
+        let (result, sim) = s.run_kept(seed, opened.sink.take());
         let wall = start.elapsed();
-        if json {
-            out!(
-                "{}",
-                summary(json!({ "scenario": s.id, "seed": seed }), &result)
-            );
-            return result.map(|_| ()).map_err(Exit::Violation);
+        let line = summary(json!({ "scenario": s.id, "seed": seed }), &result);
+        let json_stdout = opened.json_stdout();
+        let wrote = opened.finish(
+            &sim,
+            &result,
+            format!("scenario {} · seed {seed}", s.id),
+            &line,
+        );
+        if json_stdout {
+            out!("{line}");
+        }
+        // A violation is the news; an output that could not be written is reported after it.
+        if let Err(f) = result {
+            if let Err(Exit::Input(msg)) = wrote {
+                errln!("error: {}", one_line(&msg));
+            }
+            return Err(Exit::Violation(f));
+        }
+        wrote?;
+        if json_stdout {
+            return Ok(());
         }
         return match result {
             Ok(r) => {
@@ -332,6 +538,7 @@ fn run(
                     wall.as_secs_f64()
                 );
                 out!("trace hash: {:016x}", r.trace_hash);
+                print_probes(&r.probes);
                 Ok(())
             }
             Err(f) => Err(Exit::Violation(f)),
@@ -361,6 +568,7 @@ fn run(
         "trace hash"
     );
     let mut first_failure = None;
+    let mut probes = sq_core::Probes::default();
     for (s, seeds) in plan {
         let start = Instant::now();
         let (mut events, mut sim_ns, mut hash) = (0u64, 0u64, 0xcbf2_9ce4_8422_2325u64);
@@ -371,6 +579,7 @@ fn run(
                 events += r.events;
                 sim_ns += r.sim_time.nanos();
                 hash = (hash ^ r.trace_hash).wrapping_mul(0x0100_0000_01b3);
+                probes.add(&r.probes);
             }
             if verdict(&r) != "ok" && failed.is_none() {
                 failed = r.err();
@@ -390,13 +599,20 @@ fn run(
             first_failure = failed;
         }
     }
+    print_probes(&probes);
     match first_failure {
         Some(f) => Err(Exit::Violation(f)),
         None => Ok(()),
     }
 }
 
-fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) -> Result<(), Exit> {
+/// Prints the probe table: how often each rare path was reached.
+fn print_probes(probes: &sq_core::Probes) {
+    let table = sweep::probe_table(&sweep::probe_map(probes));
+    let _ = write!(std::io::stdout().lock(), "\n{table}");
+}
+
+fn replay(path: &std::path::Path, seed: Option<u64>, outputs: Outputs) -> Result<(), Exit> {
     let file = scenarios::parse_script_file(&read(path)?)
         .map_err(|e| Exit::Input(format!("{}: {e}", shown(path))))?;
     let seed = seed.or(file.seed).unwrap_or(0);
@@ -416,27 +632,40 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
             shape.consumers
         )));
     }
-    let cfg = scenarios::script_config(&path.display().to_string(), seed, file.nodes, file.store);
+    let mut cfg =
+        scenarios::script_config(&path.display().to_string(), seed, file.nodes, file.store);
+    cfg.atlas = file.atlas;
+    let mut opened = outputs.open()?;
     let mut sim = Sim::new(cfg);
-    if trace {
-        sim.set_trace_sink(sink(json));
+    if let Some(sink) = opened.sink.take() {
+        sim.set_trace_sink(sink);
     }
     let result = sim.run_script(&file.transitions);
-    if json {
-        out!(
-            "{}",
-            summary(
-                json!({
-                    "script": path.display().to_string(),
-                    "seed": seed,
-                    "transitions": file.transitions.len(),
-                }),
-                &result
-            )
-        );
+    let line = summary(
+        json!({
+            "script": path.display().to_string(),
+            "seed": seed,
+            "transitions": file.transitions.len(),
+        }),
+        &result,
+    );
+    let json_stdout = opened.json_stdout();
+    let title = format!("script {} · seed {seed}", path.display());
+    let wrote = opened.finish(&sim, &result, title, &line);
+    if json_stdout {
+        out!("{line}");
     }
-    let report = result.map_err(Exit::Violation)?;
-    if json {
+    let report = match result {
+        Ok(report) => report,
+        Err(f) => {
+            if let Err(Exit::Input(msg)) = wrote {
+                errln!("error: {}", one_line(&msg));
+            }
+            return Err(Exit::Violation(f));
+        }
+    };
+    wrote?;
+    if json_stdout {
         return Ok(());
     }
     out!(
@@ -447,76 +676,210 @@ fn replay(path: &std::path::Path, seed: Option<u64>, trace: bool, json: bool) ->
         report.sim_time
     );
     out!("trace hash: {:016x}", report.trace_hash);
+    print_probes(&report.probes);
     Ok(())
 }
 
-fn swarm(seeds: u64, start: u64, length: usize, progress: u64, nodes: u8) -> Result<(), Exit> {
-    let shape = scenarios::script_shape(nodes);
+/// The arguments of `swarm`.
+struct SwarmArgs {
+    seeds: u64,
+    start: u64,
+    length: usize,
+    progress: u64,
+    nodes: u8,
+    jobs: Option<u64>,
+    shard: Option<(u64, u64)>,
+    summary: Option<PathBuf>,
+    json: bool,
+}
+
+/// Shows how far a swarm got: a progress bar on a terminal, else a plain line on stderr every
+/// `every` (stdout keeps the one summary).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    every: std::time::Duration,
+    noted: Instant,
+    begin: Instant,
+    total: u64,
+    done: u64,
+    violations: u64,
+}
+
+impl Progress {
+    fn new(total: u64, every: u64) -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds · {per_sec} · {msg} · ETA {eta}",
+            );
+            if let Ok(style) = style {
+                bar.set_style(style);
+            }
+            bar.set_message("0 violations");
+            bar
+        });
+        let now = Instant::now();
+        Progress {
+            bar,
+            every: std::time::Duration::from_secs(every),
+            noted: now,
+            begin: now,
+            total,
+            done: 0,
+            violations: 0,
+        }
+    }
+
+    fn seed_done(&mut self, o: &sweep::SeedOutcome) {
+        self.done += 1;
+        self.violations += u64::from(o.violation.is_some());
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!("{} violations", self.violations));
+        } else if self.noted.elapsed() >= self.every {
+            self.noted = Instant::now();
+            let secs = self.begin.elapsed().as_secs_f64();
+            errln!(
+                "swarm: {} of {} seeds done (last {}) · {} violations · {:.1} seeds/s · {:.1}s wall",
+                self.done,
+                self.total,
+                o.seed,
+                self.violations,
+                self.done as f64 / secs.max(1e-9),
+                secs
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Writes `summary` to `path` as pretty JSON.
+fn write_summary(path: &Path, summary: &Summary) -> Result<(), Exit> {
+    let text = serde_json::to_string_pretty(summary)
+        .map_err(|e| Exit::Input(format!("cannot encode the summary: {e}")))?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| Exit::Input(format!("cannot write {}: {e}", shown(path))))
+}
+
+/// Prints a summary: as JSON, or as the closing line and the probe table.
+fn print_summary(s: &Summary, json: bool, wall: f64) {
+    if json {
+        match serde_json::to_string(s) {
+            Ok(line) => out!("{line}"),
+            Err(e) => out!("{}", json!({ "error": e.to_string() })),
+        }
+        return;
+    }
+    out!(
+        "swarm: {} seeds from {} ok · {} events · {:.3}s simulated · {:.3}s wall · combined hash {}",
+        s.ok,
+        s.start,
+        s.events,
+        s.sim_time_ns as f64 / 1e9,
+        wall,
+        s.combined_hash
+    );
+    let table = sweep::probe_table(&s.probes);
+    let _ = write!(std::io::stdout().lock(), "{table}");
+}
+
+fn swarm(a: SwarmArgs) -> Result<(), Exit> {
     // Exactly the seeds asked for: a range that would pass u64::MAX is refused, not cut short.
-    let last = seeds
+    a.seeds
         .checked_sub(1)
-        .and_then(|n| start.checked_add(n))
+        .and_then(|n| a.start.checked_add(n))
         .ok_or_else(|| {
             Exit::Input(format!(
-                "--start {start} --seeds {seeds} would pass the last seed, {}",
+                "--start {} --seeds {} would pass the last seed, {}",
+                a.start,
+                a.seeds,
                 u64::MAX
             ))
         })?;
-    let begin = Instant::now();
-    // A long search says how far it got now and then, on stderr: stdout keeps the one summary.
-    let every = std::time::Duration::from_secs(progress);
-    let mut noted = begin;
-    let (mut ran, mut events, mut sim_ns) = (0u64, 0u64, 0u64);
-    for seed in start..=last {
-        let (mix, script) = sq_sim::swarm::script(seed, shape, length);
-        let path = format!("swarm-{seed}.script");
-        let config = || {
-            let mut cfg = mix.config(shape, seed);
-            cfg.label = format!("swarm · seed {seed} · {mix:?}");
-            cfg.keep_history = false;
-            cfg.replay = format!("cargo run --release -p sq-sim -- replay --script {path} --trace");
-            cfg
-        };
-        match Sim::new(config()).run_script(&script) {
-            Ok(r) => {
-                ran += 1;
-                events = events.saturating_add(r.events);
-                sim_ns = sim_ns.saturating_add(r.sim_time.nanos());
-                if noted.elapsed() >= every {
-                    noted = Instant::now();
-                    errln!(
-                        "swarm: {ran} of {seeds} seeds ok (last {seed}) · {:.1}s wall",
-                        begin.elapsed().as_secs_f64()
-                    );
-                }
-            }
-            Err(f) => {
-                // Cut the script to the smallest that breaks the same invariant, and keep that.
-                let smallest = sq_sim::ddmin::minimize(&config, &script, f.violation.invariant);
-                errln!(
-                    "swarm: seed {seed} failed; ddmin cut its script from {} to {} transitions",
-                    script.len(),
-                    smallest.len()
-                );
-                let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
-                let text: String = std::iter::once(mix.script_header(seed, nodes))
-                    .chain(smallest.iter().map(|t| format!("{t}\n")))
-                    .collect();
-                // The violation is the news: a script that cannot be saved (a read-only
-                // directory, a full disk) must not turn exit 1 and its diagnostic into exit 2.
-                if let Err(e) = std::fs::write(&path, text) {
-                    errln!("warning: cannot save the failing script as {path}: {e}");
-                }
-                return Err(Exit::Violation(f));
-            }
-        }
-    }
-    out!(
-        "swarm: {ran} seeds from {start} ok · {events} events · {:.3}s simulated · {:.3}s wall",
-        sim_ns as f64 / 1e9,
-        begin.elapsed().as_secs_f64()
+    let (first, count) = match a.shard {
+        Some((i, n)) => sweep::shard_range(a.start, a.seeds, i, n),
+        None => (a.start, a.seeds),
+    };
+    let jobs = a.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        |j| usize::try_from(j).unwrap_or(usize::MAX),
     );
-    Ok(())
+    let begin = Instant::now();
+    let mut progress = Progress::new(count, a.progress);
+    let outcomes = sweep::run_seeds(first, count, jobs, a.nodes, a.length, |o| {
+        progress.seed_done(o)
+    });
+    progress.finish();
+    let summary = Summary::of(a.nodes, a.length, first, count, &outcomes);
+    if let Some(path) = &a.summary {
+        write_summary(path, &summary)?;
+    }
+    let Some(failed) = summary.first_failure.as_ref().map(|f| f.seed) else {
+        print_summary(&summary, a.json, begin.elapsed().as_secs_f64());
+        return Ok(());
+    };
+    if a.json {
+        print_summary(&summary, true, 0.0);
+    }
+    // Cut the script to the smallest that breaks the same invariant, and keep that.
+    let (mix, cfg, script) = sweep::seed_run(failed, a.nodes, a.length);
+    let config = || cfg.clone();
+    let Err(f) = Sim::new(config()).run_script(&script) else {
+        return Err(Exit::Input(format!(
+            "seed {failed} failed in a worker thread but passes again: the run is not deterministic"
+        )));
+    };
+    let smallest = sq_sim::ddmin::minimize(&config, &script, f.violation.invariant);
+    errln!(
+        "swarm: seed {failed} failed; ddmin cut its script from {} to {} transitions",
+        script.len(),
+        smallest.len()
+    );
+    let f = Sim::new(config()).run_script(&smallest).err().unwrap_or(f);
+    let path = format!("swarm-{failed}.script");
+    let text: String = std::iter::once(mix.script_header(failed, a.nodes))
+        .chain(smallest.iter().map(|t| format!("{t}\n")))
+        .collect();
+    // The violation is the news: a script that cannot be saved (a read-only directory, a full
+    // disk) must not turn exit 1 and its diagnostic into exit 2.
+    if let Err(e) = std::fs::write(&path, text) {
+        errln!("warning: cannot save the failing script as {path}: {e}");
+    }
+    Err(Exit::Violation(f))
+}
+
+fn merge_cmd(files: &[PathBuf], out: Option<&Path>) -> Result<(), Exit> {
+    let mut parts = Vec::new();
+    for path in files {
+        let part: Summary = serde_json::from_str(&read(path)?)
+            .map_err(|e| Exit::Input(format!("{}: not a swarm summary: {e}", shown(path))))?;
+        parts.push(part);
+    }
+    let merged = sweep::merge(parts).map_err(|e| Exit::Input(e.to_string()))?;
+    if let Some(path) = out {
+        write_summary(path, &merged)?;
+    }
+    print_summary(&merged, false, 0.0);
+    match &merged.first_failure {
+        Some(f) => {
+            errln!(
+                "swarm: seed {} failed: {} (replay it with `sq-sim swarm --start {} --seeds 1 --nodes {} --length {}`, which saves its script)",
+                f.seed,
+                f.invariant,
+                f.seed,
+                merged.nodes,
+                merged.length
+            );
+            Err(Exit::Failed)
+        }
+        None => Ok(()),
+    }
 }
 
 fn bench_cmd(rounds: u32, requests: u64, long: bool) -> Result<(), Exit> {
@@ -687,20 +1050,55 @@ fn main() -> ExitCode {
             seeds_file,
             trace,
             json,
-        } => run(scenario, seed, seeds_file, trace, json),
+            history,
+            html,
+        } => {
+            let outputs = Outputs {
+                trace,
+                json,
+                history,
+                html,
+            };
+            run(scenario, seed, seeds_file, outputs)
+        }
         Command::Replay {
             script,
             seed,
             trace,
             json,
-        } => replay(&script, seed, trace, json),
+            history,
+            html,
+        } => {
+            let outputs = Outputs {
+                trace,
+                json,
+                history,
+                html,
+            };
+            replay(&script, seed, outputs)
+        }
         Command::Swarm {
             seeds,
             start,
             length,
             progress,
             nodes,
-        } => swarm(seeds, start, length, progress, nodes),
+            jobs,
+            shard,
+            summary,
+            json,
+        } => swarm(SwarmArgs {
+            seeds,
+            start,
+            length,
+            progress,
+            nodes,
+            jobs,
+            shard,
+            summary,
+            json,
+        }),
+        Command::Merge { files, summary } => merge_cmd(&files, summary.as_deref()),
         Command::Bench {
             rounds,
             requests,
@@ -718,6 +1116,7 @@ fn main() -> ExitCode {
             errln!("error: {}", one_line(&msg));
             ExitCode::from(2)
         }
+        Err(Exit::Failed) => ExitCode::from(1),
     }
 }
 

@@ -27,6 +27,7 @@ impl Sim {
         sn.wake = None;
         sn.syncs_in_flight = 0;
         if was_up {
+            sn.bank_probes();
             sn.node = None;
             sn.exited = None;
             // Nothing sent to the dead incarnation is delivered; a pending supervisor restart
@@ -108,6 +109,7 @@ impl Sim {
                 return Ok(());
             }
             sn.needs_room = false;
+            sn.bank_probes();
             sn.exited = None;
             let opened = Node::open(sn.config, &mut sn.disk, self.now);
             let death = sn.disk.take_death();
@@ -232,7 +234,7 @@ impl Sim {
     /// copy of any item, and at most one replica repairing at a time, which a majority of good
     /// replicas survives); later damage goes to it too.
     pub(super) fn atlas(&mut self, n: u32) -> u32 {
-        if self.cfg.shape.nodes <= 1 {
+        if self.cfg.shape.nodes <= 1 || !self.cfg.atlas {
             return n;
         }
         *self.check.faulty_disk.get_or_insert(n)

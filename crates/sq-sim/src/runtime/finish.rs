@@ -180,6 +180,7 @@ impl Sim {
             sim_time: self.now,
             trace_hash: self.trace.hash(),
             stats,
+            probes: self.probes(),
         }
     }
 

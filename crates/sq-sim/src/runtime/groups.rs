@@ -34,6 +34,8 @@ impl Sim {
                 m.crash(now);
                 // Its history up to the crash, then a new process with nothing in memory.
                 self.after_client(client)?;
+                let counted = self.work.members[k].probes().clone();
+                self.work.crashed_member_probes.add(&counted);
                 self.work.incarnations[k] += 1;
                 self.work.members[k] = GroupConsumer::new(
                     ClientId(client),

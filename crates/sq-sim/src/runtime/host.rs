@@ -33,6 +33,9 @@ pub(super) struct Host {
     /// The incarnation that was paused: a crash ends the pause, the restarted process was
     /// never paused.
     pub paused_incarnation: u64,
+    /// The coverage probes of the node's processes that died: a crash drops a process's
+    /// memory, so its counters are read first and kept here.
+    pub banked_probes: sq_core::Probes,
 }
 
 impl Host {
@@ -52,7 +55,24 @@ impl Host {
             damaged: Vec::new(),
             paused_until: None,
             paused_incarnation: 0,
+            banked_probes: sq_core::Probes::default(),
         }
+    }
+
+    /// Keeps the counters of the process (running or exited) about to be dropped.
+    pub fn bank_probes(&mut self) {
+        for node in self.node.iter().chain(self.exited.iter()) {
+            self.banked_probes.add(&node.probes());
+        }
+    }
+
+    /// Every probe count of this host: its dead processes' and its current one's.
+    pub fn probes(&self) -> sq_core::Probes {
+        let mut all = self.banked_probes.clone();
+        for node in self.node.iter().chain(self.exited.iter()) {
+            all.add(&node.probes());
+        }
+        all
     }
 
     /// Until when the running process is paused, if it is at `now`.

@@ -14,6 +14,8 @@ pub(super) struct Workload {
     pub incarnations: Vec<u32>,
     /// The group consumers' config, for their restarts.
     pub member_config: GroupConsumerConfig,
+    /// What the group consumers' crashed processes counted at their rare paths.
+    pub crashed_member_probes: sq_core::Probes,
     /// What each client's latest operations were, by (client, op): late replies are checked
     /// against them.
     pub ops: BTreeMap<(u32, u64), OpInfo>,
@@ -57,6 +59,7 @@ impl Workload {
             members,
             incarnations: vec![0; usize::from(cfg.shape.members) + 1],
             member_config,
+            crashed_member_probes: sq_core::Probes::default(),
             producers: (0..p)
                 .map(|i| Producer::new(ClientId(i), ProducerId(u64::from(i)), producer))
                 .collect(),

@@ -8,7 +8,9 @@ mod single_node;
 mod steps;
 mod tiered;
 
-pub use seeds::{parse_script_file, parse_seeds, script_shape, ScriptFile, STORE_LINE};
+pub use seeds::{
+    parse_script_file, parse_seeds, script_shape, ScriptFile, ATLAS_OFF_LINE, STORE_LINE,
+};
 pub use tiered::{consumed_records, s11_reads_per_second};
 
 use crate::failure::Failure;
@@ -115,19 +117,33 @@ impl Scenario {
         seed: u64,
         sink: Option<TraceSink>,
     ) -> Result<(RunReport, Sim), Box<Failure>> {
+        let (result, sim) = self.run_kept(seed, sink);
+        result.map(|report| (report, sim))
+    }
+
+    /// [`Scenario::run`], handing back the simulation whatever the outcome (the CLI writes the
+    /// history and diagram of a failing run too).
+    pub fn run_kept(
+        &self,
+        seed: u64,
+        sink: Option<TraceSink>,
+    ) -> (Result<RunReport, Box<Failure>>, Sim) {
         let mut sim = Sim::new(self.config(seed));
         if let Some(sink) = sink {
             sim.set_trace_sink(sink);
         }
-        let report = sim.run_script(&self.script_for(seed))?;
-        (self.check)(&sim).map_err(|actual| {
-            sim.failure(Violation::new(
-                Invariant::Scenario,
-                format!("scenario {}: {}", self.id, self.title),
-                "the scenario's promise holds",
-                actual,
-            ))
-        })?;
-        Ok((report, sim))
+        let result = sim.run_script(&self.script_for(seed)).and_then(|report| {
+            (self.check)(&sim)
+                .map_err(|actual| {
+                    sim.failure(Violation::new(
+                        Invariant::Scenario,
+                        format!("scenario {}: {}", self.id, self.title),
+                        "the scenario's promise holds",
+                        actual,
+                    ))
+                })
+                .map(|()| report)
+        });
+        (result, sim)
     }
 }

@@ -29,6 +29,9 @@ pub struct ScriptFile {
     pub nodes: u8,
     /// Whether the cluster tiers to an object store, from a `# store: on` line.
     pub store: bool,
+    /// Whether damage follows the fault atlas: false with an `# atlas: off` line, which lets
+    /// damage exceed what a quorum survives (see [`crate::SimConfig::atlas`]).
+    pub atlas: bool,
     /// The transitions.
     pub transitions: Vec<Transition>,
 }
@@ -54,10 +57,15 @@ pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
     let mut seed: Option<(u64, usize)> = None;
     let mut nodes = None;
     let mut store = false;
+    let mut atlas = true;
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         if line.trim() == STORE_LINE {
             store = true;
+            continue;
+        }
+        if line.trim() == ATLAS_OFF_LINE {
+            atlas = false;
             continue;
         }
         if let Some(n) = nodes_line(line) {
@@ -102,9 +110,13 @@ pub fn parse_script_file(text: &str) -> Result<ScriptFile, ParseError> {
         seed: seed.map(|(value, _)| value),
         nodes: nodes.unwrap_or(1),
         store,
+        atlas,
         transitions: parse_script(text)?,
     })
 }
+
+/// The line that lets a script's damage land where it is aimed, beyond the fault atlas.
+pub const ATLAS_OFF_LINE: &str = "# atlas: off";
 
 /// The line that says a script's cluster has an object store.
 pub const STORE_LINE: &str = "# store: on";
