@@ -138,7 +138,8 @@ pub struct Run<'a> {
     pub title: String,
     /// Nodes in the cluster.
     pub nodes: u32,
-    /// Clients (producers and consumers).
+    /// Clients (producers, consumers, group members and the harness's readers): ids
+    /// `0..clients`.
     pub clients: u32,
     /// The trace events recorded.
     pub events: &'a [TraceEvent],

@@ -351,7 +351,7 @@ impl Opened {
             let run = diagram::Run {
                 title,
                 nodes: u32::from(shape.nodes),
-                clients: u32::from(shape.producers) + u32::from(shape.consumers),
+                clients: sim.clients(),
                 events: &events,
                 history: sim.history(),
                 failure: result.as_ref().err().map(|f| &**f),

@@ -13,6 +13,12 @@ impl Sim {
         u32::from(self.cfg.shape.producers) + u32::from(self.cfg.shape.consumers) + 1
     }
 
+    /// How many clients the run has: producers, consumers and the harness's reader, the group's
+    /// members and the harness's group reader (client ids `0..clients`).
+    pub fn clients(&self) -> u32 {
+        self.first_member() + self.work.members.len() as u32
+    }
+
     /// The member index of client `c`, if it is a group consumer.
     pub(super) fn member_of(&self, c: u32) -> Option<usize> {
         let k = c.checked_sub(self.first_member())? as usize;
