@@ -98,8 +98,9 @@ fn a_failing_replay_renders_in_a_browser() {
             count(r#"id="diagnostic""#),
             dom.contains("no stuck client once healed"),
         ),
-        // Three nodes, five clients, the store.
-        (9, true, 1, 1, true),
+        // Three nodes; three producers, two consumers and the read-back consumer, two group
+        // members and the group reader; the store.
+        (13, true, 1, 1, true),
         "{dom:.2000}"
     );
 }
