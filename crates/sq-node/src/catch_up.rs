@@ -30,7 +30,7 @@ impl Node {
             }),
         });
         if let Some(p) = self.progress.get_mut(&to) {
-            p.sent(last_index, len);
+            p.sent_snapshot(last_index, len);
         }
     }
 

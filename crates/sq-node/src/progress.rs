@@ -26,6 +26,10 @@ pub(crate) struct Progress {
     /// Heartbeat rounds since the follower's acknowledged index last moved while appends were
     /// in flight.
     pub quiet_rounds: u32,
+    /// A snapshot was sent and the follower has answered nothing since: it is not sent again
+    /// until the follower answers something (a heartbeat will do), so a follower that is down
+    /// costs a heartbeat a round, not a snapshot.
+    snapshot_unanswered: bool,
 }
 
 impl Progress {
@@ -38,7 +42,25 @@ impl Progress {
             in_flight: VecDeque::new(),
             in_flight_bytes: 0,
             quiet_rounds: 0,
+            snapshot_unanswered: false,
         }
+    }
+
+    /// Whether a snapshot may be sent: none is waiting for the follower's first word since.
+    pub fn may_send_snapshot(&self) -> bool {
+        !self.snapshot_unanswered
+    }
+
+    /// A snapshot covering entries up to `last` (`bytes` long) was sent.
+    pub fn sent_snapshot(&mut self, last: u64, bytes: usize) {
+        self.snapshot_unanswered = true;
+        self.sent(last, bytes);
+    }
+
+    /// The follower answered something. Returns whether a snapshot was waiting for that, so
+    /// that the leader may send it again at once if it still lacks it.
+    pub fn heard(&mut self) -> bool {
+        std::mem::take(&mut self.snapshot_unanswered)
     }
 
     /// Whether another append of entries may be sent now.
@@ -225,5 +247,25 @@ mod tests {
         // The probe's own refusal is acted on.
         assert!(p.refused(30, 29, 29, false, 34));
         assert_eq!((p.next, p.waiting()), (31, false));
+    }
+
+    #[test]
+    fn a_snapshot_goes_again_only_after_the_follower_answers() {
+        let mut p = Progress::new(40);
+        assert!(p.may_send_snapshot());
+        p.sent_snapshot(40, 5000);
+        assert!(!p.may_send_snapshot());
+        // Presumed lost after a few quiet rounds; a follower that answered nothing gets
+        // heartbeats, not the snapshot again.
+        p.rewind();
+        assert!(!p.may_send_snapshot());
+        // It answers (a refused heartbeat will do): the snapshot may go again, once.
+        assert!(p.heard());
+        assert!(p.may_send_snapshot());
+        assert!(!p.heard());
+        p.sent_snapshot(40, 5000);
+        p.acked(40);
+        assert!(p.heard());
+        assert_eq!((p.matched, p.next, p.waiting()), (40, 41, false));
     }
 }

@@ -55,7 +55,11 @@ impl Node {
                 return sent;
             }
             if p.next <= self.base.last_index() {
-                // The follower lacks entries this leader holds only in the store.
+                // The follower lacks entries this leader holds only in the store. A follower
+                // that never answered the last snapshot gets heartbeats until it does.
+                if !p.may_send_snapshot() {
+                    return sent;
+                }
                 self.send_snapshot(to, out);
                 return true;
             }
@@ -335,10 +339,11 @@ impl Node {
         let Some(p) = self.progress.get_mut(&from) else {
             return;
         };
+        let snapshot_waited = p.heard();
         if m.success {
             p.acked(m.match_index.min(last));
             self.maybe_commit(out);
-        } else if !p.refused(m.rejected, m.last_index, m.hint, m.lost, last) {
+        } else if !p.refused(m.rejected, m.last_index, m.hint, m.lost, last) && !snapshot_waited {
             return;
         }
         self.send_entries(now, from, disk, out);

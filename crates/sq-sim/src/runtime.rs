@@ -261,6 +261,10 @@ pub struct RunStats {
     pub trimmed_entries: u64,
     /// Snapshots leaders sent to followers that lacked what they had trimmed.
     pub snapshots_sent: u64,
+    /// Snapshots a leader sent again to a follower that had answered nothing of its term since
+    /// the last one (down or cut off: a heartbeat would have told whether it listens). Each is
+    /// a snapshot's worth of bandwidth wasted.
+    pub snapshots_unanswered: u64,
     /// The largest WAL any node held, bytes.
     pub wal_peak: u64,
     /// After each transition: (time ns, the largest WAL of any running node, bytes).

@@ -71,6 +71,8 @@ pub(super) struct Checker {
     /// Per (group member client, partition): where its next fetch must start (its position
     /// after a fetch-offset told it the committed offset, then after each fetch).
     pub member_next: BTreeMap<(u32, u32), u64>,
+    /// Snapshots sent that their follower has not answered since: (leader, term, follower).
+    pub snapshots_unanswered: BTreeSet<(u32, u64, u32)>,
 }
 
 impl Checker {
@@ -101,6 +103,7 @@ impl Checker {
             heard_leader: vec![None; nodes],
             groups: GroupOracle::new(),
             member_next: BTreeMap::new(),
+            snapshots_unanswered: BTreeSet::new(),
         }
     }
 }

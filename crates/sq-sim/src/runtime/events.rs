@@ -153,6 +153,10 @@ impl Sim {
         };
         let append = match (from, &envelope.payload) {
             (Addr::Node(l), Payload::Peer(PeerMsg::Append(m))) => Some((l, m.term)),
+            (Addr::Node(f), Payload::Peer(PeerMsg::AppendReply(r))) => {
+                self.check.snapshots_unanswered.remove(&(n, r.term, f));
+                None
+            }
             _ => None,
         };
         self.node_input(n, input)?;
@@ -245,8 +249,11 @@ impl Sim {
                     );
                 }
                 Output::Send { to, msg } => {
-                    if matches!(msg, PeerMsg::Snapshot(_)) {
+                    if let PeerMsg::Snapshot(m) = &msg {
                         self.stats.snapshots_sent += 1;
+                        if !self.check.snapshots_unanswered.insert((n, m.term, to.0)) {
+                            self.stats.snapshots_unanswered += 1;
+                        }
                     }
                     if result.is_ok() {
                         result = self.check_peer_send(n, to.0, &msg);

@@ -172,6 +172,16 @@ fn s12_check(sim: &Sim) -> Result<(), String> {
             sim.stats().snapshots_sent
         ));
     }
+    // A node that is away answers nothing: each leader sends it one snapshot, then heartbeats
+    // until it answers, never a snapshot every round.
+    if sim.stats().snapshots_unanswered > 0 {
+        return Err(format!(
+            "{} of {} snapshots were sent again to a follower that had not answered the last \
+             one",
+            sim.stats().snapshots_unanswered,
+            sim.stats().snapshots_sent
+        ));
+    }
     let bound = sim.catch_up_bound(entries);
     if took > bound {
         return Err(format!(
