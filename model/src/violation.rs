@@ -75,7 +75,7 @@ pub enum Invariant {
     GroupOffsets,
     /// No record below a group's committed offset went undelivered to the group.
     GroupNoSkip,
-    /// A commit is accepted only from the group's current generation.
+    /// A group's generations never go back, and a commit is accepted only from the current one.
     GroupGeneration,
 }
 
@@ -132,7 +132,9 @@ impl Invariant {
                 "consumer group offsets never regress, and an acked commit is never lost"
             }
             Invariant::GroupNoSkip => "a consumer group skips no record",
-            Invariant::GroupGeneration => "a commit is accepted only from the current generation",
+            Invariant::GroupGeneration => {
+                "generations never go back, and a commit is accepted only from the current one"
+            }
         }
     }
 }

@@ -42,6 +42,7 @@ impl Reference for ThreeNodeCluster {
 
 impl Reference for GroupCluster {
     const SHAPE: ClusterShape = ClusterShape::THREE_NODES;
+    const STORE: bool = true;
 }
 
 impl Reference for TieredCluster {
@@ -237,7 +238,9 @@ fn tiered_cluster_matches_the_model() {
 }
 
 /// Three nodes with the same faults, the consumer group's members acting most of the time:
-/// joins, fetches, commits, fetch-offsets, leaves, consumer crashes and stalls.
+/// joins, fetches, commits, fetch-offsets, leaves, consumer crashes and stalls. The cluster
+/// tiers to the store, so group state must also survive trims, snapshots and restarts from
+/// them.
 #[test]
 fn consumer_group_matches_the_model() {
     // A member's loop takes several operations before its first commit: longer scripts.
