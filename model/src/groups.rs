@@ -30,6 +30,9 @@ enum Pending {
         group: u32,
         newest_generation: u64,
     },
+    Leave {
+        group: u32,
+    },
 }
 
 /// The reference model of consumer groups.
@@ -41,8 +44,12 @@ pub struct GroupOracle {
     sent: BTreeMap<(u32, u32), BTreeSet<u64>>,
     /// Per (group, partition): delivered ranges of offsets, start → end.
     delivered: BTreeMap<(u32, u32), BTreeMap<u64, u64>>,
-    /// Per group: the newest generation a join was answered with.
+    /// Per group: the newest generation known to exist: the newest a join was answered with,
+    /// or one past the generation of a member whose leave was acknowledged (a membership
+    /// change starts a new generation).
     newest_generation: BTreeMap<u32, u64>,
+    /// Per client: the group and generation its last acknowledged join answered.
+    joined_in: BTreeMap<u32, (u32, u64)>,
     /// Operations in flight, by (client, op).
     pending: BTreeMap<(u32, u64), Pending>,
     /// Set once the only copy of the log was damaged: group entries may be lost with it.
@@ -99,6 +106,26 @@ impl GroupOracle {
                 newest_generation,
             },
         );
+    }
+
+    /// Client `client` asked to leave `group` (operation `op`).
+    pub fn invoke_leave(&mut self, client: u32, op: u64, group: u32) {
+        self.pending.insert((client, op), Pending::Leave { group });
+    }
+
+    /// The leave `op` of `client` was acknowledged: it was a member (a leave is acknowledged
+    /// only then), in the generation its last join answered or a later one, so the group has
+    /// moved past that generation. A commit sent after this in that generation is stale.
+    pub fn left(&mut self, client: u32, op: u64) {
+        let Some(Pending::Leave { group }) = self.pending.remove(&(client, op)) else {
+            return;
+        };
+        if let Some(&(g, generation)) = self.joined_in.get(&client) {
+            if g == group {
+                let newest = self.newest_generation.entry(group).or_default();
+                *newest = (*newest).max(generation + 1);
+            }
+        }
     }
 
     /// Records `from..to` of `partition` were delivered to a member of `group`.
@@ -179,7 +206,7 @@ impl GroupOracle {
                 Invariant::GroupGeneration,
                 subject,
                 format!(
-                    "refused: a join was answered with generation {newest_generation} before it was sent"
+                    "refused: the group was in generation {newest_generation} before it was sent"
                 ),
                 format!("acknowledged in the stale generation {generation}"),
             ));
@@ -243,13 +270,14 @@ impl GroupOracle {
                 Invariant::GroupGeneration,
                 format!("c{client}'s join of g{group}"),
                 format!(
-                    "a generation of at least {newest_generation}, answered before it was sent"
+                    "a generation of at least {newest_generation}: the group was there before it was sent"
                 ),
                 format!("generation {generation}"),
             ));
         }
         let g = self.newest_generation.entry(group).or_default();
         *g = (*g).max(generation);
+        self.joined_in.insert(client, (group, generation));
         Ok(())
     }
 
@@ -325,6 +353,30 @@ mod tests {
         o.invoke_commit(5, 1, 0, 1, 2, 0, 2);
         assert_eq!(
             o.committed(5, 1).map_err(|v| v.invariant),
+            Err(Invariant::GroupGeneration)
+        );
+    }
+
+    #[test]
+    fn a_commit_in_the_generation_a_leave_ended_fires() {
+        let mut o = GroupOracle::new();
+        o.delivered(0, 0, 0, 4);
+        o.invoke_join(6, 1, 0);
+        assert_eq!(o.joined(6, 1, 2), Ok(()));
+        o.invoke_leave(6, 2, 0);
+        o.left(6, 2);
+        // Another member, told generation 2 too, commits after the leave was acknowledged.
+        o.invoke_commit(5, 1, 0, 1, 2, 0, 2);
+        let v = o.committed(5, 1).unwrap_err();
+        assert_eq!(v.invariant, Invariant::GroupGeneration);
+        assert_eq!(
+            v.expected,
+            "refused: the group was in generation 3 before it was sent"
+        );
+        // A join sent after the leave answers a newer generation.
+        o.invoke_join(7, 1, 0);
+        assert_eq!(
+            o.joined(7, 1, 2).map_err(|v| v.invariant),
             Err(Invariant::GroupGeneration)
         );
     }

@@ -1096,6 +1096,26 @@ mod groups {
     }
 
     #[test]
+    fn a_commit_in_the_generation_a_member_left_fires() {
+        let mut o = delivered(10);
+        o.invoke_join(7, 1, 0);
+        assert_eq!(o.joined(7, 1, 2), Ok(()));
+        o.invoke_leave(7, 2, 0);
+        o.left(7, 2);
+        // A leave that starts no new generation: another member's commit in generation 2.
+        o.invoke_commit(8, 1, 0, 1, 2, 0, 5);
+        let v = o.committed(8, 1).unwrap_err();
+        assert_eq!(
+            (v.invariant, v.expected.as_str(), v.actual.as_str()),
+            (
+                Invariant::GroupGeneration,
+                "refused: the group was in generation 3 before it was sent",
+                "acknowledged in the stale generation 2"
+            )
+        );
+    }
+
+    #[test]
     fn a_commit_past_what_the_group_was_delivered_fires() {
         let mut o = delivered(5);
         o.invoke_commit(7, 1, 0, 0, 1, 0, 9);

@@ -100,7 +100,8 @@ impl Sim {
                 GroupRequest::FetchOffset { group, partition } => {
                     groups.invoke_read(c, e.op, group.0, partition.0)
                 }
-                GroupRequest::Leave { .. } | GroupRequest::Heartbeat { .. } => {}
+                GroupRequest::Leave { group, .. } => groups.invoke_leave(c, e.op, group.0),
+                GroupRequest::Heartbeat { .. } => {}
             },
             Outcome::Invoke(Op::Fetch { partition, offset }) => {
                 if let Some(&next) = self.check.member_next.get(&(c, partition.0)) {
@@ -130,7 +131,8 @@ impl Sim {
                 }
                 self.check.groups.read(c, e.op, *offset)?;
             }
-            Outcome::Group(GroupOk::Left | GroupOk::Alive) => {}
+            Outcome::Group(GroupOk::Left) => groups.left(c, e.op),
+            Outcome::Group(GroupOk::Alive) => {}
             Outcome::Fetched { records, .. } => {
                 if let (Some(OpInfo::Fetch { partition, offset }), Some(last)) =
                     (self.work.ops.get(&(c, e.op)), records.last())
