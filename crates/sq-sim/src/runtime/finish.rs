@@ -186,12 +186,29 @@ impl Sim {
 
     /// A healed cluster must ack a produce: each producer sends one more batch, and each must be
     /// acked (not refused, not left indeterminate) before `limit`.
+    ///
+    /// A producer gives up on its own after a few attempts (an indeterminate outcome), which
+    /// may come sooner than the cluster's liveness bound when the heal left a backlog to
+    /// replicate; until that bound has passed since the probe began, it sends another batch.
     fn probe(&mut self, limit: Time) -> Result<(), Box<Failure>> {
         let partitions = u32::from(self.cfg.shape.partitions);
+        let due = self.now + self.cfg.liveness_bound();
         for p in 0..u32::from(self.cfg.shape.producers) {
             self.produce(p, p % partitions, 1)?;
         }
         self.settle(limit)?;
+        while self.now < due.min(limit) {
+            let gave_up: Vec<u32> = (0..u32::from(self.cfg.shape.producers))
+                .filter(|p| matches!(self.work.last_outcome.get(p), Some(Outcome::Info(_))))
+                .collect();
+            if gave_up.is_empty() {
+                break;
+            }
+            for p in gave_up {
+                self.produce(p, p % partitions, 1)?;
+            }
+            self.settle(limit)?;
+        }
         // A fault that destroyed records (excused) may have destroyed a producer's sequence
         // state with them: the node then refuses its next sequence once, definitely, and the
         // producer goes on in a new epoch. Such a producer probes once more; nobody else does.
