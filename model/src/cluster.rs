@@ -425,6 +425,7 @@ impl ClusterModel {
                 (GroupAction::Commit, 2),
                 (GroupAction::Join, 1),
                 (GroupAction::FetchOffset, 1),
+                (GroupAction::Peek, 2),
                 (GroupAction::Rewind, 1),
                 (GroupAction::Leave, 1),
                 (GroupAction::Crash, 1),

@@ -222,6 +222,9 @@ pub enum GroupAction {
     Commit,
     /// Asks for the committed offset of its next assigned partition.
     FetchOffset,
+    /// Asks for the committed offset of any partition, assigned to it or not, as a lag monitor
+    /// would: a read that may race another member's commit, or reach a deposed leader.
+    Peek,
     /// Commits an offset before the one it last learnt was committed (it wants to read again
     /// from earlier): the node must refuse it.
     Rewind,
@@ -237,12 +240,13 @@ pub enum GroupAction {
 
 impl GroupAction {
     /// Every action, in the order of their names.
-    pub const ALL: [GroupAction; 9] = [
+    pub const ALL: [GroupAction; 10] = [
         GroupAction::Poll,
         GroupAction::Join,
         GroupAction::Fetch,
         GroupAction::Commit,
         GroupAction::FetchOffset,
+        GroupAction::Peek,
         GroupAction::Rewind,
         GroupAction::Leave,
         GroupAction::Crash,
@@ -257,6 +261,7 @@ impl GroupAction {
             GroupAction::Fetch => "fetch",
             GroupAction::Commit => "commit",
             GroupAction::FetchOffset => "fetch-offset",
+            GroupAction::Peek => "peek",
             GroupAction::Rewind => "rewind",
             GroupAction::Leave => "leave",
             GroupAction::Crash => "crash",

@@ -96,6 +96,8 @@ pub struct SimStore {
     pub faults: Option<StoreFaults>,
     /// What it did.
     pub stats: StoreStats,
+    /// Whether any object was ever flipped in this run (an image may lack what it held).
+    ever_flipped: bool,
 }
 
 impl SimStore {
@@ -205,6 +207,7 @@ impl SimStore {
         v[(bit / 8) as usize] ^= 1 << (bit % 8);
         self.objects.insert(key.clone(), Bytes::from(v));
         self.flipped.insert(key.clone());
+        self.ever_flipped = true;
         Some((key, before))
     }
 
@@ -216,6 +219,11 @@ impl SimStore {
     /// The bytes of `key`'s PUT as the store confirmed it to its caller, if it did.
     pub fn confirmed(&self, key: &str) -> Option<&Bytes> {
         self.confirmed.get(key)
+    }
+
+    /// Whether a bit of any object was ever flipped in this run.
+    pub fn ever_flipped(&self) -> bool {
+        self.ever_flipped
     }
 
     /// Whether a bit of `key` was flipped.

@@ -652,6 +652,74 @@ fn serving_a_record_synced_on_one_of_three_fires_only_committed_served() {
     assert_eq!(err.subject, "partition 0 offset 0, served by n1");
 }
 
+/// A disk whose WAL holds group commits of partition 0, one entry each, at these offsets.
+fn disk_with_group_commits(offsets: &[u64]) -> SimDisk {
+    let mut disk = SimDisk::new();
+    let mut buf = BytesMut::new();
+    for (i, &offset) in offsets.iter().enumerate() {
+        let op = sq_core::GroupOp::Commit {
+            group: sq_core::GroupId(0),
+            member: sq_core::MemberId(1),
+            generation: 1,
+            partition: sq_core::PartitionId(0),
+            offset,
+        };
+        encode_frame(
+            1,
+            i as u64 + 1,
+            EntryKind::Group,
+            &op.to_meta(),
+            b"",
+            &mut buf,
+        );
+    }
+    let file = "wal-00000000000000000001.log";
+    disk.append(file, &buf).expect("no quota");
+    disk.sync(file).expect("sync");
+    disk
+}
+
+#[test]
+fn a_committed_offset_answered_before_its_commit_is_on_a_majority_fires_invariant_4() {
+    use sq_sim::invariants::group_offsets::{check_offset_committed, Excuses};
+    // The leader appended (and synced) the commit of 5; no follower holds it yet.
+    let disks = [
+        disk_with_group_commits(&[3, 5]),
+        disk_with_group_commits(&[3]),
+        SimDisk::new(),
+    ];
+    let images: Vec<_> = disks
+        .iter()
+        .map(|d| DurableImage::full(d, &SimStore::default()))
+        .collect();
+    let replicas = replicas(&disks, &images);
+    let check =
+        |offset| check_offset_committed(&replicas, Excuses::default(), 0, 7, (0, 0), offset);
+    assert_eq!(check(3), Ok(()));
+    let err = check(5).unwrap_err();
+    assert_eq!(
+        (err.invariant, err.expected.as_str(), err.actual.as_str()),
+        (
+            Invariant::GroupOffsets,
+            "an offset a commit entry durable on 2 replicas carries (committed)",
+            "5, carried only by entry 2 (term 1) durable on n0"
+        )
+    );
+    assert_eq!(
+        check(9).map_err(|v| v.actual),
+        Err("9, which no durable commit entry carries".to_string())
+    );
+    // A replica whose storage lies counts as holding it: its image may have lost the frame.
+    let lied = Excuses {
+        faulty_disk: Some(1),
+        store_flipped: false,
+    };
+    assert_eq!(
+        check_offset_committed(&replicas, lied, 0, 7, (0, 0), 5),
+        Ok(())
+    );
+}
+
 fn entry(crc: u32) -> sq_sim::invariants::image::EntryId {
     sq_sim::invariants::image::EntryId {
         kind: EntryKind::Batch,

@@ -88,6 +88,11 @@ impl DurableImage {
         self.entries.get(&index).map(|(t, id, _, _)| (*t, *id))
     }
 
+    /// Every durable entry, by log index: (index, term, identity).
+    pub fn entries(&self) -> impl DoubleEndedIterator<Item = (u64, u64, EntryId)> + '_ {
+        self.entries.iter().map(|(&i, (t, id, _, _))| (i, *t, *id))
+    }
+
     /// Whether the durable entry at `index` passes its payload checksum (its header does, or it
     /// would not be in the image).
     pub fn entry_intact(&self, index: u64) -> Option<bool> {

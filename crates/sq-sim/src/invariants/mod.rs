@@ -8,6 +8,7 @@
 pub mod consumer;
 pub mod durability;
 pub mod durable_image;
+pub mod group_offsets;
 pub mod image;
 pub mod majority;
 pub mod quorum;

@@ -3,6 +3,7 @@
 use super::*;
 use crate::invariants::durable_image::Refreshed;
 use crate::invariants::tiering;
+use sq_core::GroupOk;
 
 impl Sim {
     /// The checks made the moment a node answers, before the answer can be seen: an ack only
@@ -20,11 +21,36 @@ impl Sim {
             (&op, reply),
             (Some(OpInfo::Produce { .. }), Reply::Produce(Ok(_)))
                 | (Some(OpInfo::Fetch { .. }), Reply::Fetch(Ok(_)))
+                | (
+                    Some(OpInfo::GroupRead { .. }),
+                    Reply::Group(Ok(GroupOk::Offset { offset: Some(_) }))
+                )
         );
         if !checks {
             return Ok(());
         }
         self.refresh_images()?;
+        if let (
+            Some(OpInfo::GroupRead { partition }),
+            Reply::Group(Ok(GroupOk::Offset {
+                offset: Some(offset),
+            })),
+        ) = (&op, reply)
+        {
+            let excuses = crate::invariants::group_offsets::Excuses {
+                faulty_disk: self.check.faulty_disk,
+                store_flipped: self.store.ever_flipped(),
+            };
+            return crate::invariants::group_offsets::check_offset_committed(
+                &self.replicas(),
+                excuses,
+                n,
+                client,
+                (super::workload::GROUP.0, *partition),
+                *offset,
+            )
+            .map_err(|v| self.fail(v, Some(n)));
+        }
         if let Reply::Fetch(Ok(ok)) = reply {
             self.check_fetch_contract(n, ok.records.len())?;
         }

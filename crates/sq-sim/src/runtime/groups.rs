@@ -65,6 +65,11 @@ impl Sim {
             GroupAction::Fetch => drop(m.fetch(now, &mut out)),
             GroupAction::Commit => drop(m.commit(now, &mut out)),
             GroupAction::FetchOffset => drop(m.fetch_offset(now, &mut out)),
+            GroupAction::Peek => {
+                let partition =
+                    PartitionId(self.rng.below(u64::from(self.cfg.shape.partitions)) as u32);
+                drop(m.fetch_offset_of(now, partition, &mut out))
+            }
             GroupAction::Rewind => {
                 let back = 1 + self.rng.below(3);
                 drop(m.rewind(now, back, &mut out))
