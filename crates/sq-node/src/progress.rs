@@ -8,7 +8,7 @@
 //! every pipelined append after a lost one is refused, and acting on each would resend the
 //! whole window each time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// A follower's progress, as its leader tracks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,10 @@ pub(crate) struct Progress {
     /// Heartbeat rounds since the follower's acknowledged index last moved while appends were
     /// in flight.
     pub quiet_rounds: u32,
+    /// While replicating: the previous indexes of appends in flight the follower refused for a
+    /// gap (they overtook an earlier one). Each is lost: once the follower acknowledges up to
+    /// its previous index, it is sent again at once instead of after a few quiet rounds.
+    overtaken: BTreeSet<u64>,
     /// A snapshot was sent and the follower has answered nothing since: it is not sent again
     /// until the follower answers something (a heartbeat will do), so a follower that is down
     /// costs a heartbeat a round, not a snapshot.
@@ -42,6 +46,7 @@ impl Progress {
             in_flight: VecDeque::new(),
             in_flight_bytes: 0,
             quiet_rounds: 0,
+            overtaken: BTreeSet::new(),
             snapshot_unanswered: false,
         }
     }
@@ -98,6 +103,16 @@ impl Progress {
             self.in_flight.pop_front();
             self.in_flight_bytes -= bytes;
         }
+        if self.overtaken.is_empty() {
+            return;
+        }
+        // The append after what is acknowledged was refused: it and what followed it are lost.
+        if self.overtaken.contains(&self.matched) {
+            self.next = self.matched + 1;
+            self.forget_in_flight();
+        }
+        let matched = self.matched;
+        self.overtaken.retain(|&prev| prev > matched);
     }
 
     /// The follower refused the append after `rejected`; it ends at `follower_last` and says
@@ -123,6 +138,9 @@ impl Progress {
                 None => rejected > self.matched && rejected <= follower_last,
             };
         if !answers {
+            if self.probe.is_none() && rejected > self.matched && rejected < self.next {
+                self.overtaken.insert(rejected);
+            }
             return false;
         }
         if lost {
@@ -144,6 +162,7 @@ impl Progress {
     fn forget_in_flight(&mut self) {
         self.in_flight.clear();
         self.in_flight_bytes = 0;
+        self.overtaken.clear();
     }
 
     /// Whether appends are in flight (a probe included).
@@ -267,5 +286,31 @@ mod tests {
         p.acked(40);
         assert!(p.heard());
         assert_eq!((p.matched, p.next, p.waiting()), (40, 41, false));
+    }
+
+    #[test]
+    fn an_overtaken_append_is_sent_again_once_the_one_before_it_is_acknowledged() {
+        let mut p = Progress::new(10);
+        p.acked(10);
+        p.sent(12, 100);
+        p.sent(14, 100);
+        p.sent(16, 100);
+        // The append after 14 arrives first: refused for a gap, left to the network.
+        assert!(!p.refused(14, 10, 10, false, 16));
+        assert_eq!((p.next, p.waiting()), (17, true));
+        // The one after 12 arrives: nothing to resend yet.
+        p.acked(12);
+        assert_eq!((p.next, p.waiting()), (17, true));
+        // The one after 10 arrives late and is acknowledged up to 14: the append after 14 was
+        // refused, so it goes again now.
+        p.acked(14);
+        assert_eq!((p.next, p.matched, p.waiting()), (15, 14, false));
+        assert!(p.has_room(1000));
+        // Acknowledged past a refused append (a duplicate copy of it arrived): nothing to do.
+        p.sent(16, 100);
+        p.sent(18, 100);
+        assert!(!p.refused(16, 14, 14, false, 18));
+        p.acked(18);
+        assert_eq!((p.next, p.matched, p.waiting()), (19, 18, false));
     }
 }

@@ -43,6 +43,10 @@ pub struct TierConfig {
     /// A leader lists the store for orphans when it starts leading and after this many
     /// applied objects.
     pub list_every: u32,
+    /// An object holds the sealed, committed segments waiting to upload, up to about this many
+    /// bytes of entries (always at least one segment): a backlog uploads in a few PUTs, not one
+    /// PUT and one manifest round per segment.
+    pub max_object_bytes: usize,
 }
 
 impl Default for TierConfig {
@@ -53,6 +57,7 @@ impl Default for TierConfig {
             retry_max: 200 * Time::MILLI,
             cache_objects: 2,
             list_every: 16,
+            max_object_bytes: 1 << 20,
         }
     }
 }
@@ -207,10 +212,24 @@ impl Node {
         let Some(k) = bounds.iter().position(|&(f, l)| f <= next && next <= l) else {
             return;
         };
-        let last = bounds[k].1;
+        let mut last = bounds[k].1;
         if k + 1 == bounds.len() || last > self.commit_index {
             // The segment is still open, or not all committed.
             return;
+        }
+        let frame_bytes = |from: u64, to: u64| -> usize {
+            (from..=to)
+                .map(|i| self.wal.header(i).map_or(0, |h| h.frame_len()))
+                .sum()
+        };
+        let mut bytes = frame_bytes(next, last);
+        for &(first, l) in &bounds[k + 1..bounds.len() - 1] {
+            let more = frame_bytes(first, l);
+            if l > self.commit_index || bytes + more > self.config.tier.max_object_bytes {
+                break;
+            }
+            bytes += more;
+            last = l;
         }
         let mut entries = Vec::with_capacity((last - next + 1) as usize);
         for i in next..=last {

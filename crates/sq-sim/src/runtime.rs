@@ -106,6 +106,8 @@ pub struct SimConfig {
     pub store: Option<StoreFaults>,
     /// The leaders' WAL budget in bytes: past it, produces get a definite `StorageFull`.
     pub max_wal_bytes: u64,
+    /// About how many bytes of entries one uploaded object holds (at least a segment).
+    pub max_object_bytes: usize,
     /// Whether damage follows the fault atlas (one replica's storage may lie per run). Off
     /// (`# atlas: off` in a script) it lands where aimed, beyond what a quorum is promised to
     /// survive: a way to show a real loss, never used by the suite's searches.
@@ -153,6 +155,7 @@ impl SimConfig {
             max_inflight_bytes: rng.between(300, 8000) as usize,
             store: None,
             max_wal_bytes: u64::MAX,
+            max_object_bytes: 1 << 20,
             member: GroupConsumerConfig::default(),
             // Drawn apart from the rest, so the draws above keep their values: from a few
             // heartbeats to many, so that expiry is reached in some seeds and rare in others.
@@ -168,6 +171,8 @@ impl SimConfig {
         let mut rng = SimRng::new(mix(self.seed, 0x5703e));
         self.store = Some(StoreFaults::draw(&mut rng));
         self.max_wal_bytes = self.settled_wal_bound() + self.segment_bytes * rng.between(2, 16);
+        // From one segment per object (every upload a single segment) to several.
+        self.max_object_bytes = (self.segment_bytes * rng.between(1, 8)) as usize;
         self
     }
 
@@ -209,6 +214,7 @@ impl SimConfig {
         config.max_append_bytes = self.max_append_bytes;
         config.max_inflight_bytes = self.max_inflight_bytes;
         config.tier.enabled = self.store.is_some();
+        config.tier.max_object_bytes = self.max_object_bytes;
         config.max_wal_bytes = self.max_wal_bytes;
         config.session_timeout = self.session_timeout;
         config

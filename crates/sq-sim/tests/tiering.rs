@@ -264,6 +264,8 @@ fn a_proposal_cut_by_a_failed_sync_is_uploaded_again() {
     use sq_storage::{StoreOk, StoreOp};
     let mut config = NodeConfig::new(NodeId(0), 1);
     config.tier.enabled = true;
+    // One segment per object, so that the upload after the cut is the same object.
+    config.tier.max_object_bytes = 1;
     config.wal = WalConfig { segment_bytes: 150 };
     let mut disk = SimDisk::new();
     let mut node = Node::open(config, &mut disk, Time::ZERO).expect("opens");

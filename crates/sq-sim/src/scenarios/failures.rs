@@ -154,8 +154,13 @@ fn s12_check(sim: &Sim) -> Result<(), String> {
         .filter(|e| matches!(e.outcome, Outcome::Produced { .. }))
         .count() as u64
         * u64::from(RECORDS);
-    if acked < 10_000 {
-        return Err(format!("{acked} records acked; expected at least 10 000"));
+    // A long absence: 10 000 records, unless the store set a slower pace (a seed may draw a
+    // slow store and small objects: the WAL budget then turns producers away with a definite
+    // StorageFull, and the cluster moves on only as fast as its backlog uploads).
+    if acked < 10_000 && sim.stats().storage_full == 0 {
+        return Err(format!(
+            "{acked} records acked and no StorageFull answered; expected at least 10 000"
+        ));
     }
     let &(n, entries, took) = sim
         .stats()
@@ -274,8 +279,21 @@ fn s09_script(rng: &mut SimRng, leader_after: &mut LeaderAfter) -> Vec<Transitio
         s.push(group(m, GroupAction::Rewind, rng));
     }
     s.push(run(rng, 20, 30));
-    // No more records: the group reads and commits up to the end.
-    group_rounds(rng, &mut s, 120, &all, false);
+    // No more records: the group reads and commits up to the end. A fetch may bring a single
+    // record (the node's per-seed cap) and a member does one operation at a time (a fetch
+    // waits for its commit), so the drain has two rounds for every record the busiest partition
+    // was sent, as if the group had read none yet, and some to spare.
+    let mut sent = BTreeMap::new();
+    for t in &s {
+        if let Transition::Produce {
+            partition, records, ..
+        } = t
+        {
+            *sent.entry(*partition).or_insert(0u32) += u32::from(*records);
+        }
+    }
+    let most = sent.values().copied().max().unwrap_or(0);
+    group_rounds(rng, &mut s, 2 * most + 20, &all, false);
     s
 }
 
