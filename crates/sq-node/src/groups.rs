@@ -281,6 +281,9 @@ mod tests {
         let mut bytes = Vec::new();
         t.encode(&mut bytes);
         assert_eq!(GroupTable::decode(&mut &bytes[..]), Some(t));
-        assert_eq!(GroupTable::decode(&mut &bytes[..bytes.len() - 1]), None);
+        // Every shorter prefix is refused, never read past its end.
+        for len in 0..bytes.len() {
+            assert_eq!(GroupTable::decode(&mut &bytes[..len]), None, "{len} bytes");
+        }
     }
 }

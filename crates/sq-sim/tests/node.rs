@@ -539,3 +539,115 @@ fn a_fetch_spans_batches_and_a_restart_reports_a_torn_tail() {
     assert_eq!(f.node.recovery().truncated_bytes, 3);
     assert_eq!(f.node.recovery().entries, 2);
 }
+
+/// The group requests one node answers: a commit of the committed offset again (a retry) is
+/// accepted, only a lower one is refused; a member leaves once (a new generation), and a second
+/// leave finds it unknown.
+#[test]
+fn a_recommit_is_accepted_and_a_member_leaves_once() {
+    use sq_core::{GroupError, GroupId, GroupOk, GroupRequest, MemberId};
+    let group = GroupId(0);
+    let member = MemberId(1);
+    let mut f = Fixture::new();
+    let replies = |out: Vec<Output>| -> Vec<Output> {
+        out.into_iter()
+            .filter(|o| matches!(o, Output::Reply { .. }))
+            .collect()
+    };
+    f.send(1, produce(0, &["a", "b", "c"]));
+    f.flush();
+    let ask = |f: &mut Fixture, req: u64, request: GroupRequest| {
+        let mut out = replies(f.send(req, Request::Group(request)));
+        out.extend(replies(f.flush()));
+        out
+    };
+    assert_eq!(
+        ask(&mut f, 2, GroupRequest::Join { group, member }),
+        vec![reply(
+            2,
+            Reply::Group(Ok(GroupOk::Joined {
+                generation: 1,
+                partitions: vec![PartitionId(0)],
+            }))
+        )]
+    );
+    let commit = |offset| GroupRequest::Commit {
+        group,
+        member,
+        generation: 1,
+        partition: PartitionId(0),
+        offset,
+    };
+    let committed = |req| vec![reply(req, Reply::Group(Ok(GroupOk::Committed)))];
+    assert_eq!(ask(&mut f, 3, commit(2)), committed(3));
+    assert_eq!(ask(&mut f, 4, commit(2)), committed(4));
+    assert_eq!(
+        ask(&mut f, 5, commit(1)),
+        vec![reply(
+            5,
+            Reply::Group(Err(GroupError::OffsetRegression {
+                offset: 1,
+                committed: 2
+            }))
+        )]
+    );
+    assert_eq!(
+        ask(&mut f, 6, GroupRequest::Leave { group, member }),
+        vec![reply(6, Reply::Group(Ok(GroupOk::Left)))]
+    );
+    assert_eq!(
+        ask(&mut f, 7, GroupRequest::Leave { group, member }),
+        vec![reply(
+            7,
+            Reply::Group(Err(GroupError::UnknownMember { group, member }))
+        )]
+    );
+    // The leave started generation 2; the next join starts 3.
+    let other = MemberId(2);
+    assert_eq!(
+        ask(
+            &mut f,
+            8,
+            GroupRequest::Join {
+                group,
+                member: other
+            }
+        ),
+        vec![reply(
+            8,
+            Reply::Group(Ok(GroupOk::Joined {
+                generation: 3,
+                partitions: vec![PartitionId(0)],
+            }))
+        )]
+    );
+}
+
+/// A leader whose WAL reached its budget records no group entry either: a definite
+/// `StorageFull`, nothing appended.
+#[test]
+fn a_group_request_past_the_wal_budget_is_refused_definitely() {
+    use sq_core::{GroupError, GroupId, GroupRequest, MemberId};
+    let mut config = config();
+    config.max_wal_bytes = 1;
+    let mut disk = SimDisk::new();
+    let node = Node::open(config, &mut disk, Time::ZERO).expect("opens");
+    let mut f = Fixture {
+        node,
+        disk,
+        now: Time::ZERO,
+    };
+    f.send(1, produce(0, &["a"]));
+    f.flush();
+    let bytes = f.node.wal_bytes();
+    assert!(bytes >= 1, "the WAL holds the batch or its refusal");
+    let join = GroupRequest::Join {
+        group: GroupId(0),
+        member: MemberId(1),
+    };
+    assert_eq!(
+        f.send(2, Request::Group(join)),
+        vec![reply(2, Reply::Group(Err(GroupError::StorageFull)))]
+    );
+    assert_eq!(f.node.wal_bytes(), bytes);
+}
