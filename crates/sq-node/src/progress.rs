@@ -191,6 +191,9 @@ mod tests {
         p.acked(12);
         assert!(p.has_room(1000));
         assert_eq!((p.matched, p.next), (12, 15));
+        // Exactly the 600 bytes of the append after 12 are in flight: a bound of 600 is full.
+        assert!(!p.has_room(600));
+        assert!(p.has_room(601));
         p.acked(14);
         assert!(!p.waiting());
     }
@@ -306,11 +309,54 @@ mod tests {
         p.acked(14);
         assert_eq!((p.next, p.matched, p.waiting()), (15, 14, false));
         assert!(p.has_room(1000));
-        // Acknowledged past a refused append (a duplicate copy of it arrived): nothing to do.
+        // Sent again; a heartbeat's acknowledgement of 14 does not send it a third time.
         p.sent(16, 100);
+        p.acked(14);
+        assert_eq!((p.next, p.waiting()), (17, true));
+        // Acknowledged past a refused append (a duplicate copy of it arrived): nothing to do.
         p.sent(18, 100);
         assert!(!p.refused(16, 14, 14, false, 18));
         p.acked(18);
         assert_eq!((p.next, p.matched, p.waiting()), (19, 18, false));
+    }
+
+    #[test]
+    fn an_acknowledgement_past_what_was_sent_moves_the_next_index_past_it() {
+        let mut p = Progress::new(10);
+        p.acked(10);
+        // The follower held entries up to 13 already (from an earlier leader's appends).
+        p.acked(13);
+        assert_eq!((p.matched, p.next), (13, 14));
+    }
+
+    #[test]
+    fn stale_refusals_are_not_taken_for_overtaken_appends() {
+        // A refusal of the append after what was acknowledged is stale (the follower holds it):
+        // a heartbeat's acknowledgement there later sends nothing again.
+        let mut p = Progress::new(10);
+        p.acked(10);
+        p.sent(12, 100);
+        p.sent(14, 100);
+        assert!(!p.refused(10, 14, 14, false, 14));
+        p.acked(10);
+        assert_eq!((p.next, p.waiting()), (15, true));
+        // While probing, a refusal of anything but the probe is stale too.
+        let mut p = Progress::new(10);
+        p.sent(12, 100);
+        assert!(!p.refused(11, 9, 9, false, 12));
+        p.acked(11);
+        assert_eq!((p.next, p.waiting()), (13, true));
+        // A refusal of an append after the next index comes from an earlier round.
+        for rejected in [13, 20] {
+            let mut p = Progress::new(10);
+            p.acked(10);
+            p.sent(12, 100);
+            assert!(!p.refused(rejected, 10, 10, false, 12));
+            p.sent(16, 100);
+            p.sent(20, 100);
+            p.sent(22, 100);
+            p.acked(rejected);
+            assert_eq!((p.next, p.waiting()), (23, true), "after {rejected}");
+        }
     }
 }
