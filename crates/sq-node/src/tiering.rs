@@ -224,8 +224,11 @@ impl Node {
         };
         let mut bytes = frame_bytes(next, last);
         for &(first, l) in &bounds[k + 1..bounds.len() - 1] {
+            if l > self.commit_index {
+                break;
+            }
             let more = frame_bytes(first, l);
-            if l > self.commit_index || bytes + more > self.config.tier.max_object_bytes {
+            if bytes + more > self.config.tier.max_object_bytes {
                 break;
             }
             bytes += more;

@@ -69,32 +69,39 @@ fn serving_an_unsynced_record_fires_only_committed_served() {
     assert_eq!(err.invariant, Invariant::OnlyCommittedServed);
 }
 
-/// Writes batch frames (partition 0, the given (base, count)) to a synced segment.
-fn disk_with_batches(batches: &[(u64, u32)]) -> SimDisk {
+/// Writes one frame per (kind, header) as entries 1, 2, … of term 1 to a synced segment.
+fn disk_with_frames(
+    frames: impl IntoIterator<Item = (EntryKind, BatchMeta, &'static [u8])>,
+) -> SimDisk {
     let mut disk = SimDisk::new();
     let mut buf = BytesMut::new();
-    for (i, &(base_offset, count)) in batches.iter().enumerate() {
-        let meta = BatchMeta {
-            partition: 0,
-            base_offset,
-            count,
-            producer: 1,
-            epoch: 0,
-            seq: i as u64,
-        };
-        encode_frame(
-            1,
-            i as u64 + 1,
-            EntryKind::Batch,
-            &meta,
-            b"payload",
-            &mut buf,
-        );
+    for (i, (kind, meta, payload)) in frames.into_iter().enumerate() {
+        encode_frame(1, i as u64 + 1, kind, &meta, payload, &mut buf);
     }
     let file = "wal-00000000000000000001.log";
     disk.append(file, &buf).expect("no quota");
     disk.sync(file).expect("sync");
     disk
+}
+
+/// Writes batch frames (partition 0, the given (base, count)) to a synced segment.
+fn disk_with_batches(batches: &[(u64, u32)]) -> SimDisk {
+    disk_with_frames(
+        batches
+            .iter()
+            .enumerate()
+            .map(|(i, &(base_offset, count))| {
+                let meta = BatchMeta {
+                    partition: 0,
+                    base_offset,
+                    count,
+                    producer: 1,
+                    epoch: 0,
+                    seq: i as u64,
+                };
+                (EntryKind::Batch, meta, &b"payload"[..])
+            }),
+    )
 }
 
 #[test]
@@ -654,9 +661,7 @@ fn serving_a_record_synced_on_one_of_three_fires_only_committed_served() {
 
 /// A disk whose WAL holds group commits of partition 0, one entry each, at these offsets.
 fn disk_with_group_commits(offsets: &[u64]) -> SimDisk {
-    let mut disk = SimDisk::new();
-    let mut buf = BytesMut::new();
-    for (i, &offset) in offsets.iter().enumerate() {
+    disk_with_frames(offsets.iter().map(|&offset| {
         let op = sq_core::GroupOp::Commit {
             group: sq_core::GroupId(0),
             member: sq_core::MemberId(1),
@@ -664,19 +669,8 @@ fn disk_with_group_commits(offsets: &[u64]) -> SimDisk {
             partition: sq_core::PartitionId(0),
             offset,
         };
-        encode_frame(
-            1,
-            i as u64 + 1,
-            EntryKind::Group,
-            &op.to_meta(),
-            b"",
-            &mut buf,
-        );
-    }
-    let file = "wal-00000000000000000001.log";
-    disk.append(file, &buf).expect("no quota");
-    disk.sync(file).expect("sync");
-    disk
+        (EntryKind::Group, op.to_meta(), &b""[..])
+    }))
 }
 
 #[test]
@@ -1180,6 +1174,12 @@ mod groups {
                 "refused: the group was in generation 3 before it was sent",
                 "acknowledged in the stale generation 2"
             )
+        );
+        // A join sent after the leave answers a newer generation.
+        o.invoke_join(9, 1, 0);
+        assert_eq!(
+            o.joined(9, 1, 2).map_err(|v| v.invariant),
+            Err(Invariant::GroupGeneration)
         );
     }
 

@@ -41,38 +41,36 @@ pub fn check_offset_committed(
                     if g.0 == group && p.0 == partition && o == offset
             )
     };
-    let mut candidates = Vec::new();
+    // Newest first: the answer is usually the last commit of the partition.
+    let mut judged = Vec::new();
+    let mut seen = Vec::new();
     for r in replicas {
         for (index, term, id) in r.image.entries().rev() {
-            if carries(id.kind, &id.batch) && !candidates.contains(&(index, term, id)) {
-                candidates.push((index, term, id));
+            if !carries(id.kind, &id.batch) || judged.contains(&(index, term, id)) {
+                continue;
             }
+            judged.push((index, term, id));
+            let holders: Vec<u32> = replicas
+                .iter()
+                .filter(|r| excused(r) || r.image.entry(index) == Some((term, id)))
+                .map(|r| r.n)
+                .collect();
+            if holders.len() >= majority {
+                return Ok(());
+            }
+            let held = if holders.is_empty() {
+                "no replica".to_string()
+            } else {
+                let names: Vec<String> = holders.iter().map(|n| format!("n{n}")).collect();
+                names.join(", ")
+            };
+            seen.push(format!("entry {index} (term {term}) durable on {held}"));
         }
     }
-    if candidates.is_empty()
+    if seen.is_empty()
         && (excuses.store_flipped || replicas.iter().filter(|r| excused(r)).count() >= majority)
     {
         return Ok(());
-    }
-    let mut seen = Vec::new();
-    for &(index, term, id) in &candidates {
-        let holders: Vec<u32> = replicas
-            .iter()
-            .filter(|r| excused(r) || r.image.entry(index) == Some((term, id)))
-            .map(|r| r.n)
-            .collect();
-        if holders.len() >= majority {
-            return Ok(());
-        }
-        let names: Vec<String> = holders.iter().map(|n| format!("n{n}")).collect();
-        seen.push(format!(
-            "entry {index} (term {term}) durable on {}",
-            if names.is_empty() {
-                "no replica".to_string()
-            } else {
-                names.join(", ")
-            }
-        ));
     }
     Err(Violation::new(
         Invariant::GroupOffsets,
